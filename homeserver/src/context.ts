@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { AccountsRuntime } from './accounts/runtime.js';
 import type { HearthConfig } from './config/load.js';
 import type { KeyResponseCache, ServerKeys } from './federation/own-keys.js';
+import type { FederationRuntime } from './federation/runtime.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { RoomEventPipeline } from './rooms/pipeline.js';
 import type { Storage } from './storage/database.js';
@@ -26,6 +27,8 @@ export interface ServerContext {
   pipeline: RoomEventPipeline;
   /** UIA sessions, device last-seen throttle, admin registration nonces (accounts module). */
   accounts: AccountsRuntime;
+  /** Outgoing client, remote keys and per-destination queues (federation/). */
+  federation: FederationRuntime;
   /** Token buckets for the config's rc_* limits (http/rate-limit.ts). */
   rateLimiter: RateLimiter;
 }

@@ -7,6 +7,9 @@ import type { HearthConfig } from './config/load.js';
 import { AccountsRuntime } from './accounts/runtime.js';
 import type { ServerContext } from './context.js';
 import { KeyResponseCache, readServerKeys } from './federation/own-keys.js';
+import { HttpFederationClient } from './federation/client.js';
+import { RemoteKeyring } from './federation/keyring.js';
+import { FederationSender } from './federation/sender.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { pushPersistHook } from './push/persist-hook.js';
 import { startListeners, stopListeners, type BoundListener } from './http/server.js';
@@ -38,6 +41,14 @@ export async function startHomeserver(config: HearthConfig, log: Logger): Promis
   });
   pipeline.onPersist(indexingHook(storage));
   pipeline.onPersist(pushPersistHook(storage, config.server_name));
+  const federationClient = new HttpFederationClient({ config, keys, log });
+  const federation = {
+    client: federationClient,
+    keyring: new RemoteKeyring({ config, keys, storage, client: federationClient, log }),
+    sender: new FederationSender({ config, storage, client: federationClient, log }),
+  };
+  // The last step of the pipeline for events made here: queue them to the room's other servers.
+  pipeline.onSent((event) => federation.sender.sendPdu(event));
   const ctx: ServerContext = {
     config,
     keys,
@@ -49,6 +60,7 @@ export async function startHomeserver(config: HearthConfig, log: Logger): Promis
     notifier,
     sync: new SyncRuntime(notifier),
     pipeline,
+    federation,
   };
   // A deleted device (logout, deletion, deactivation) is news for everyone sharing a room.
   storage.accounts.afterDevicesRemoved((userId) => {
@@ -68,6 +80,8 @@ export async function startHomeserver(config: HearthConfig, log: Logger): Promis
     stop: () =>
       (stopping ??= (async () => {
         await stopListeners(listeners);
+        await federation.sender.close();
+        await federationClient.close();
         ctx.sync.close();
         await storage.close();
       })()),

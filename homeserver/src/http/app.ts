@@ -37,6 +37,7 @@ import { registerToDevice } from '../api/client/to-device.js';
 import { registerDehydratedDevice } from '../api/client/dehydrated-device.js';
 import { registerKeyServer } from '../api/federation/keys.js';
 import { registerFederationVersion } from '../api/federation/version.js';
+import { registerFederationApi } from '../api/federation/index.js';
 import { registerWellKnown } from '../api/well-known.js';
 import { mountMediaRepo } from '../../../media-repo/src/mount.js';
 import { fromFrameworkError, MatrixError, notJson, unrecognized } from './errors.js';
@@ -120,7 +121,10 @@ export async function buildListenerApp(ctx: ServerContext, opts: ListenerAppOpti
   // The media repository (media-repo/): in this process unless a separate media-repo serves it.
   if ((has('client') || has('media')) && ctx.config.enable_media_repo) await mountMediaRepo(app, ctx);
   if (has('federation') || has('keys')) registerKeyServer(app, ctx.keyResponses);
-  if (has('federation')) registerFederationVersion(app);
+  if (has('federation')) {
+    registerFederationVersion(app);
+    registerFederationApi(app, ctx);
+  }
 
   return app;
 }

@@ -61,18 +61,27 @@ export interface PipelineDeps {
  */
 export type PersistHook = (trx: Kysely<Database>, event: RoomEvent, streamPosition: number) => Promise<void>;
 
+/** Told of every event made on this server once it is persisted and notified (the "send" step). */
+export type SentListener = (event: RoomEvent, streamPosition: number) => void;
+
 /** At most this many forward extremities become prev_events of a new event (spec limit: 20). */
 const MAX_PREV_EVENTS = 10;
 
 export class RoomEventPipeline {
   private readonly roomLocks = new Map<string, Promise<unknown>>();
   private readonly persistHooks: PersistHook[] = [];
+  private readonly sentListeners: SentListener[] = [];
 
   constructor(private readonly deps: PipelineDeps) {}
 
   /** Registers in-transaction work for every persisted event (see PersistHook). */
   onPersist(hook: PersistHook): void {
     this.persistHooks.push(hook);
+  }
+
+  /** Registers the send step for local events (federation/sender.ts queues them to other servers). */
+  onSent(listener: SentListener): void {
+    this.sentListeners.push(listener);
   }
 
   /** Sends an event into an existing room as `sender` (a local user). */
@@ -234,7 +243,7 @@ export class RoomEventPipeline {
       roomId: event.room_id,
       userIds: event.type === 'm.room.member' && event.state_key !== undefined ? [event.state_key] : [],
     });
-    // Sending to other servers in the room joins here with federation.
+    if (!result.alreadyStored) for (const listener of this.sentListeners) listener(event, result.streamPosition);
     return { event, streamPosition: result.streamPosition };
   }
 
