@@ -10,10 +10,14 @@
  *   animated source (GIF, WebP), an animated WebP.
  * Only raster formats are read (no SVG, PDF or raw camera files), and at most `maxPixels`.
  */
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { MatrixError } from '../../homeserver/src/http/errors.js';
 
 export type ThumbnailMethod = 'crop' | 'scale';
+
+// sharp (libvips) takes ~0.4 s and ~25 MB to load: loaded with the first image, not at start-up.
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
 
 export interface ImageProbe {
   /** Width and height after EXIF orientation. */
@@ -40,6 +44,7 @@ export const tooLargeToThumbnail = () => new MatrixError(413, 'M_TOO_LARGE', 'Co
 /** Reads the image's header: 400 when it is not an image we read, 413 when it has too many pixels. */
 export async function probeImage(data: Buffer, maxPixels: number): Promise<ImageProbe> {
   let meta: Metadata;
+  const sharp = await loadSharp();
   try {
     meta = await sharp(data, { limitInputPixels: false }).metadata();
   } catch {
@@ -82,6 +87,7 @@ export async function renderThumbnail(
 ): Promise<RenderedThumbnail> {
   const animate = box.animated && probe.pages > 1 && ANIMATABLE_FORMATS.has(probe.format);
   const size = thumbnailDimensions(probe, box.width, box.height, box.method);
+  const sharp = await loadSharp();
   try {
     let image = sharp(data, { limitInputPixels: maxPixels, animated: animate });
     if (!animate) image = image.autoOrient();

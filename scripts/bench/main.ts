@@ -56,6 +56,8 @@ Measuring:
   --server-node-options OPTS
                             options for the started Hearth's node, e.g. "--max-semi-space-size=2"
   --log-level LEVEL         the started Hearth's log_level (default info, as shipped)
+  --sqlite-synchronous full|normal
+                            the started Hearth's database.args.synchronous (default: its own)
   --keep                    keep the started Hearth's data folder / database
 
 Output:
@@ -80,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       'hearth-dir': { type: 'string' },
       'server-node-options': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'sqlite-synchronous': { type: 'string' },
       keep: { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -127,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
   } else {
     log(`preparing Hearth (${runtime})`);
     command = serverCommand(runtime, log, values['hearth-dir'] ? resolve(values['hearth-dir']) : undefined);
-    result.target = { kind: 'hearth', engine, runtime: command.runtime, log_level: values['log-level'], node_options: values['server-node-options'] ?? null, commit: gitCommit(command.root) };
+    result.target = { kind: 'hearth', engine, runtime: command.runtime, log_level: values['log-level'], sqlite_synchronous: values['sqlite-synchronous'] ?? null, node_options: values['server-node-options'] ?? null, commit: gitCommit(command.root) };
   }
   if (values['cpu-prof']) mkdirSync(values['cpu-prof'], { recursive: true });
 
@@ -151,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
       cpuProfDir: values['cpu-prof'],
       nodeOptions: values['server-node-options']?.split(/\s+/).filter(Boolean),
       logLevel: values['log-level']!,
+      sqliteSynchronous: values['sqlite-synchronous'],
       keep: values.keep,
       log,
     });

@@ -137,6 +137,8 @@ export interface HearthOptions {
   /** More options for the server's node (e.g. --max-semi-space-size=2). */
   nodeOptions?: string[];
   logLevel: string;
+  /** SQLite's `database.args.synchronous` (`full`/`normal`); absent: the server's default. */
+  sqliteSynchronous?: string;
   /** Extra YAML lines for the bench config. */
   extraYaml?: string[];
   log: (msg: string) => void;
@@ -199,7 +201,8 @@ export class HearthProcess {
     if (generated.status !== 0) {
       throw new BenchError(`hearth generate-config failed: ${(generated.stderr || generated.stdout).trim()}`);
     }
-    let database = 'database: {name: sqlite3, args: {database: homeserver.db}}';
+    const synchronous = this.opts.sqliteSynchronous ? `, synchronous: ${this.opts.sqliteSynchronous}` : '';
+    let database = `database: {name: sqlite3, args: {database: homeserver.db${synchronous}}}`;
     if (this.opts.engine === 'postgres') {
       this.pgDatabase = `hearth_bench_${Math.floor(Date.now() / 1000).toString(36)}_${randomBytes(3).toString('hex')}`;
       await pgAdmin(this.opts.pgAdminUrl, `CREATE DATABASE "${this.pgDatabase}"`);

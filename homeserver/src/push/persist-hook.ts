@@ -16,6 +16,7 @@ import type { PersistHook } from '../rooms/pipeline.js';
 import { parsePowerLevelValue, userPowerLevel } from '../rooms/power-levels.js';
 import { getRoomVersion } from '../rooms/room-versions.js';
 import type { Storage } from '../storage/database.js';
+import { arg, PreparedQuery } from '../storage/prepared.js';
 import { MAIN_THREAD, type PushActionRecord } from '../storage/push-store.js';
 import type { Database } from '../storage/schema.js';
 import type { EvaluationContext } from './conditions.js';
@@ -25,6 +26,11 @@ import { buildRuleset, evaluate } from './rules.js';
 const DEFAULT_NOTIFICATION_LEVEL = 50;
 /** How many relations to follow from an event to find its thread (the spec recommends 3). */
 const THREAD_HOPS = 3;
+
+/** The room's joined members with their room display names (compiled once: it runs for every event). */
+const JOINED_MEMBERS = new PreparedQuery<[roomId: string], { user_id: string; display_name: string | null }>((db) =>
+  db.selectFrom('room_memberships').select(['user_id', 'display_name']).where('room_id', '=', arg(0)).where('membership', '=', 'join'),
+);
 
 /** Thrown by a lazy context value that is not loaded yet: load it, then evaluate again. */
 class NeedData extends Error {
@@ -43,12 +49,7 @@ export function pushPersistHook(storage: Storage, serverName: string): PersistHo
 
     if (isLocal(event.sender)) await implicitRead(trx, storage, event, streamPosition, threadId);
 
-    const joined = await trx
-      .selectFrom('room_memberships')
-      .select(['user_id', 'display_name'])
-      .where('room_id', '=', event.room_id)
-      .where('membership', '=', 'join')
-      .execute();
+    const joined = await JOINED_MEMBERS.rows(trx, event.room_id);
     const recipients = new Map<string, string | null>();
     for (const m of joined) if (isLocal(m.user_id) && m.user_id !== event.sender) recipients.set(m.user_id, m.display_name);
     if (

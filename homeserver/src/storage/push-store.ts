@@ -15,6 +15,7 @@ import type { Kysely } from 'kysely';
 import type { JsonObject } from '../events/types.js';
 import type { PushCondition } from '../push/conditions.js';
 import type { PushAction, RuleKind } from '../push/rules.js';
+import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
 import type { Database } from './schema.js';
 import { writeTransaction, type Engine } from './transactions.js';
 
@@ -108,6 +109,71 @@ const UNTHREADED = '';
 
 const CACHE_LIMIT = 10_000;
 const ID_CHUNK = 500;
+/** Push action rows per statement (8 parameters each). */
+const RECORD_CHUNK = 100;
+
+// The statements of the persist path, compiled once (prepared.ts).
+const INSERT_ACTIONS = new PreparedQueryFamily<unknown[]>((db, rows) =>
+  db
+    .insertInto('event_push_actions')
+    .values(
+      Array.from({ length: rows }, (_, i) => ({
+        user_id: arg(i * 8),
+        room_id: arg(i * 8 + 1),
+        event_id: arg(i * 8 + 2),
+        stream_ordering: arg(i * 8 + 3),
+        thread_id: arg(i * 8 + 4),
+        actions: arg(i * 8 + 5),
+        highlight: arg(i * 8 + 6),
+        ts: arg(i * 8 + 7),
+      })),
+    )
+    .onConflict((oc) => oc.columns(['user_id', 'event_id']).doNothing()),
+);
+/** One row per (user, room, thread) of one event: each counter gains 1 and the event's highlight. */
+const ADD_TO_COUNTERS = new PreparedQueryFamily<unknown[]>((db, rows) =>
+  db
+    .insertInto('event_push_summary')
+    .values(
+      Array.from({ length: rows }, (_, i) => ({
+        user_id: arg(i * 4),
+        room_id: arg(i * 4 + 1),
+        thread_id: arg(i * 4 + 2),
+        notification_count: 1,
+        highlight_count: arg(i * 4 + 3),
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['user_id', 'room_id', 'thread_id']).doUpdateSet((eb) => ({
+        notification_count: eb(eb.ref('event_push_summary.notification_count'), '+', eb.ref('excluded.notification_count')),
+        highlight_count: eb(eb.ref('event_push_summary.highlight_count'), '+', eb.ref('excluded.highlight_count')),
+      })),
+    ),
+);
+const SET_READ_POSITION = new PreparedQuery<[userId: string, roomId: string, threadId: string, position: number]>((db) =>
+  db
+    .insertInto('push_read_positions')
+    .values({ user_id: arg(0), room_id: arg(1), thread_id: arg(2), stream_ordering: arg(3) })
+    .onConflict((oc) =>
+      oc
+        .columns(['user_id', 'room_id', 'thread_id'])
+        .doUpdateSet((eb) => ({ stream_ordering: eb.ref('excluded.stream_ordering') }))
+        .whereRef('push_read_positions.stream_ordering', '<', 'excluded.stream_ordering'),
+    ),
+);
+const countersOfRoom = (db: Kysely<Database>) =>
+  db.selectFrom('event_push_summary').select('thread_id').where('user_id', '=', arg(0)).where('room_id', '=', arg(1)).orderBy('thread_id');
+const countersOfThread = (db: Kysely<Database>) => countersOfRoom(db).where('thread_id', '=', arg(2));
+const COUNTERS_OF_ROOM = new PreparedQuery<[userId: string, roomId: string], { thread_id: string }>(countersOfRoom);
+const COUNTERS_OF_ROOM_LOCKED = new PreparedQuery<[userId: string, roomId: string], { thread_id: string }>((db) =>
+  countersOfRoom(db).forUpdate(),
+);
+const COUNTERS_OF_THREAD = new PreparedQuery<[userId: string, roomId: string, threadId: string], { thread_id: string }>(
+  countersOfThread,
+);
+const COUNTERS_OF_THREAD_LOCKED = new PreparedQuery<[userId: string, roomId: string, threadId: string], { thread_id: string }>(
+  (db) => countersOfThread(db).forUpdate(),
+);
 
 export class PushStore {
   private readonly cache = new Map<string, UserPushRules>();
@@ -376,39 +442,23 @@ export class PushStore {
 
   // ---------------------------------------------------------------- push actions and counts
 
-  /** Inside the event's persist transaction: stores the notifications and adds them to the counts. */
+  /**
+   * Inside the event's persist transaction: stores the notifications and adds them to the counts.
+   * The records are of one event (one row per user), so each chunk is two statements whatever the
+   * room's size: one multi-row insert of the actions, one multi-row upsert of the counters.
+   */
   async recordActions(trx: Kysely<Database>, records: readonly PushActionRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    for (let i = 0; i < records.length; i += 100) {
-      await trx
-        .insertInto('event_push_actions')
-        .values(
-          records.slice(i, i + 100).map((r) => ({
-            user_id: r.userId,
-            room_id: r.roomId,
-            event_id: r.eventId,
-            stream_ordering: r.streamPosition,
-            thread_id: r.threadId,
-            actions: JSON.stringify(r.actions),
-            highlight: r.highlight ? 1 : 0,
-            ts: r.ts,
-          })),
-        )
-        .onConflict((oc) => oc.columns(['user_id', 'event_id']).doNothing())
-        .execute();
-    }
-    for (const r of records) {
-      const highlight = r.highlight ? 1 : 0;
-      await trx
-        .insertInto('event_push_summary')
-        .values({ user_id: r.userId, room_id: r.roomId, thread_id: r.threadId, notification_count: 1, highlight_count: highlight })
-        .onConflict((oc) =>
-          oc.columns(['user_id', 'room_id', 'thread_id']).doUpdateSet((eb) => ({
-            notification_count: eb(eb.ref('event_push_summary.notification_count'), '+', 1),
-            highlight_count: eb(eb.ref('event_push_summary.highlight_count'), '+', highlight),
-          })),
-        )
-        .execute();
+    for (let i = 0; i < records.length; i += RECORD_CHUNK) {
+      const chunk = records.slice(i, i + RECORD_CHUNK);
+      const actions: unknown[] = [];
+      const counters: unknown[] = [];
+      for (const r of chunk) {
+        const highlight = r.highlight ? 1 : 0;
+        actions.push(r.userId, r.roomId, r.eventId, r.streamPosition, r.threadId, JSON.stringify(r.actions), highlight, r.ts);
+        counters.push(r.userId, r.roomId, r.threadId, highlight);
+      }
+      await INSERT_ACTIONS.of(chunk.length).execute(trx, ...actions);
+      await ADD_TO_COUNTERS.of(chunk.length).execute(trx, ...counters);
     }
   }
 
@@ -425,16 +475,7 @@ export class PushStore {
   /** `markRead` inside a transaction the caller holds. */
   async markReadIn(trx: Kysely<Database>, userId: string, roomId: string, streamPosition: number, threadId?: string): Promise<void> {
     const key = threadId ?? UNTHREADED;
-    await trx
-      .insertInto('push_read_positions')
-      .values({ user_id: userId, room_id: roomId, thread_id: key, stream_ordering: streamPosition })
-      .onConflict((oc) =>
-        oc
-          .columns(['user_id', 'room_id', 'thread_id'])
-          .doUpdateSet({ stream_ordering: streamPosition })
-          .where('push_read_positions.stream_ordering', '<', streamPosition),
-      )
-      .execute();
+    await SET_READ_POSITION.execute(trx, userId, roomId, key, streamPosition);
     await this.recount(trx, userId, roomId, key === UNTHREADED ? undefined : [key]);
   }
 
@@ -458,15 +499,15 @@ export class PushStore {
    * push actions past the read position of each thread. Counters that reach zero are removed.
    */
   private async recount(trx: Kysely<Database>, userId: string, roomId: string, threads: string[] | undefined): Promise<void> {
-    let query = trx
-      .selectFrom('event_push_summary')
-      .select('thread_id')
-      .where('user_id', '=', userId)
-      .where('room_id', '=', roomId);
-    if (threads) query = query.where('thread_id', 'in', threads);
-    query = query.orderBy('thread_id');
     // Lock the counters: a concurrent notification waits, then adds to the recounted value.
-    const existing = (this.engine === 'postgres' ? await query.forUpdate().execute() : await query.execute()).map((r) => r.thread_id);
+    const locked = this.engine === 'postgres';
+    const existing = (
+      threads?.length === 1
+        ? await (locked ? COUNTERS_OF_THREAD_LOCKED : COUNTERS_OF_THREAD).rows(trx, userId, roomId, threads[0]!)
+        : await (locked ? COUNTERS_OF_ROOM_LOCKED : COUNTERS_OF_ROOM).rows(trx, userId, roomId)
+    )
+      .map((r) => r.thread_id)
+      .filter((t) => !threads || threads.includes(t));
     if (existing.length === 0) return;
     const positions = await this.readPositions(trx, userId, [roomId]);
     for (const thread of existing) {

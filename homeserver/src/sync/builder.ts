@@ -12,7 +12,8 @@ import { roomEventsProvider } from './providers/room-events.js';
 import { typingProvider } from './providers/typing.js';
 import { planRooms } from './rooms.js';
 import { addUnreadCounts } from './unread-counts.js';
-import { formatSyncToken, zeroPositions, type StreamPositions } from './tokens.js';
+import { formatSyncToken, STREAMS, zeroPositions, type StreamName, type StreamPositions } from './tokens.js';
+import { PreparedQuery } from '../storage/prepared.js';
 import { SyncResponse, type SyncProvider, type SyncRequest } from './types.js';
 
 /** Room events first: the others add to the rooms it planned. */
@@ -42,8 +43,7 @@ export interface BuiltSync {
 }
 
 export async function buildSync(ctx: ServerContext, params: SyncParams): Promise<BuiltSync> {
-  const to = zeroPositions();
-  for (const p of PROVIDERS) to[p.stream] = await p.currentPosition(ctx);
+  const to = await currentPositions(ctx);
   const memberships = await ctx.storage.memberships.roomsForUser(params.userId, ['join', 'invite', 'knock', 'leave', 'ban']);
   // A membership committed after the events position was read: everything up to it is committed
   // too (commit order is position order), so the response may safely reach it.
@@ -72,6 +72,25 @@ export async function buildSync(ctx: ServerContext, params: SyncParams): Promise
   response.body.next_batch = formatSyncToken({ positions: to, typingEpoch: ctx.sync.typing.epoch });
   return { response, wakeRooms: rooms.wakeRooms };
 }
+
+/**
+ * Every stream's current position. The streams numbered in the database (all but typing: see
+ * tokens.ts) are read with one statement instead of one per provider; /sync runs this for every
+ * request and every long-poll wake-up.
+ */
+async function currentPositions(ctx: ServerContext): Promise<StreamPositions> {
+  const to = zeroPositions();
+  const stored = new Map((await ALL_STREAM_POSITIONS.rows(ctx.storage.db)).map((r) => [r.stream, Number(r.position)]));
+  for (const p of PROVIDERS) {
+    to[p.stream] = DATABASE_STREAMS.has(p.stream) ? (stored.get(p.stream) ?? 0) : await p.currentPosition(ctx);
+  }
+  return to;
+}
+
+const DATABASE_STREAMS: ReadonlySet<StreamName> = new Set(STREAMS.filter((s) => s !== 'typing'));
+const ALL_STREAM_POSITIONS = new PreparedQuery<[], { stream: string; position: number }>((db) =>
+  db.selectFrom('stream_positions').select(['stream', 'position']),
+);
 
 /** Was the user joined at that position (so a newer join event is a profile change, not a join)? */
 async function wasJoinedAt(ctx: ServerContext, roomId: string, userId: string, position: number): Promise<boolean> {

@@ -116,9 +116,31 @@ function bool(value: unknown, path: string): boolean {
 export async function loadFilter(storage: Storage, userId: string, param: string | undefined): Promise<Filter> {
   if (param === undefined || param === '') return {};
   if (param.trimStart().startsWith('{')) return parseFilter(parseJson(param));
-  const stored = await storage.filters.get(userId, param);
+  const stored = await storedFilter(storage, userId, param);
   if (stored === undefined) throw notFound(`No filter ${JSON.stringify(param.slice(0, 100))}`);
   return parseFilter(JSON.parse(stored));
+}
+
+/**
+ * Stored filters never change once created, and a long-polling client sends the same filter id with
+ * every /sync: their JSON is kept in memory (per database: ids are numbered per database), so a
+ * sync does not read it again. Misses are not remembered (the filter may be created later).
+ */
+const FILTER_CACHE_LIMIT = 10_000;
+const filterCaches = new WeakMap<Storage, Map<string, string>>();
+
+async function storedFilter(storage: Storage, userId: string, filterId: string): Promise<string | undefined> {
+  let cache = filterCaches.get(storage);
+  if (!cache) filterCaches.set(storage, (cache = new Map()));
+  const key = `${userId}\u0000${filterId}`;
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached;
+  const stored = await storage.filters.get(userId, filterId);
+  if (stored !== undefined) {
+    if (cache.size >= FILTER_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    cache.set(key, stored);
+  }
+  return stored;
 }
 
 /** The `filter` parameter of /messages and /context: a RoomEventFilter as JSON. */

@@ -124,9 +124,9 @@ describeEachEngine('migrations', (getStorage, ctx) => {
       // A missing directory is created.
       const config = await ctx.freshDatabase();
       if (config.engine !== 'sqlite') throw new Error('unreachable');
-      const nested = await openDatabase({ engine: 'sqlite', path: `${config.path}.d/data/hearth.db`, synchronous: 'normal' });
+      const nested = await openDatabase({ engine: 'sqlite', path: `${config.path}.d/data/hearth.db`, synchronous: 'full' });
       const sync = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(nested.db);
-      expect(sync.rows[0]!.synchronous).toBe(1); // NORMAL
+      expect(sync.rows[0]!.synchronous).toBe(2); // FULL
       await nested.close();
     }
   });
@@ -143,7 +143,7 @@ describeEachEngine('migrations', (getStorage, ctx) => {
       const mode = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(storage.db);
       expect(mode.rows[0]!.journal_mode).toBe('wal');
       const sync = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(storage.db);
-      expect(sync.rows[0]!.synchronous).toBe(2); // FULL
+      expect(sync.rows[0]!.synchronous).toBe(1); // NORMAL, the default (WAL: survives kill -9)
     }
   });
 });

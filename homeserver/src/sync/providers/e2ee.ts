@@ -24,6 +24,7 @@ export const toDeviceProvider: SyncProvider = {
     const store = req.ctx.storage.toDevice;
     const since = req.since?.to_device ?? 0;
     if (req.since) await store.acknowledge(req.userId, req.deviceId, since);
+    if (since >= req.to.to_device) return; // nothing numbered after the token
     const messages = await store.pending(req.userId, req.deviceId, since, req.to.to_device, TO_DEVICE_LIMIT + 1);
     if (messages.length > TO_DEVICE_LIMIT) {
       messages.length = TO_DEVICE_LIMIT;

@@ -13,6 +13,8 @@ export const presenceProvider: SyncProvider = {
   async fill(req, out) {
     const filter = req.filter.presence;
     if (filter?.limit === 0) return;
+    // Nothing numbered after the token: no query (most long-poll wake-ups are for room events).
+    if (req.since && req.since.presence >= req.to.presence) return;
     const changed = await req.ctx.storage.presence.changedForViewer(req.userId, req.since?.presence ?? 0, req.to.presence);
     const now = Date.now();
     let events = changed.filter((p) => matchesEventFilter(filter, 'm.presence', p.userId)).map((p) => presenceEvent(p, now));
