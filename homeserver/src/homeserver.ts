@@ -47,8 +47,9 @@ export async function startHomeserver(config: HearthConfig, log: Logger): Promis
     keyring: new RemoteKeyring({ config, keys, storage, client: federationClient, log }),
     sender: new FederationSender({ config, storage, client: federationClient, log }),
   };
+  pipeline.useFederation(federation);
   // The last step of the pipeline for events made here: queue them to the room's other servers.
-  pipeline.onSent((event) => federation.sender.sendPdu(event));
+  pipeline.onSent((event, streamPosition) => federation.sender.sendPdu(event, streamPosition));
   const ctx: ServerContext = {
     config,
     keys,

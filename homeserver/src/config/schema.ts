@@ -110,6 +110,16 @@ export interface RawConfig {
   log_config?: string;
   report_stats?: boolean;
   serve_web_client: boolean;
+  /** Whether this process sends transactions to other servers (Synapse's name). */
+  send_federation: boolean;
+  /** Outgoing federation: retry intervals of an unreachable destination (Synapse's names). */
+  federation: {
+    destination_min_retry_interval: string | number;
+    destination_retry_multiplier: number;
+    destination_max_retry_interval: string | number;
+  };
+  /** Presence (Synapse's `presence.enabled`): off, no presence is sent to or taken from other servers. */
+  presence: { enabled: boolean };
 }
 
 function rateLimit(perSecond: number, burst: number) {
@@ -400,5 +410,22 @@ export const configSchema = {
     log_config: { type: 'string' },
     report_stats: { type: 'boolean' },
     serve_web_client: { type: 'boolean', default: true },
+    send_federation: { type: 'boolean', default: true },
+    federation: {
+      type: 'object',
+      default: {},
+      additionalProperties: true,
+      properties: {
+        destination_min_retry_interval: { ...sizeOrDuration, format: 'duration', default: '10s' },
+        destination_retry_multiplier: { type: 'number', minimum: 1, default: 2 },
+        destination_max_retry_interval: { ...sizeOrDuration, format: 'duration', default: '1h' },
+      },
+    },
+    presence: {
+      type: 'object',
+      default: {},
+      additionalProperties: true,
+      properties: { enabled: { type: 'boolean', default: true } },
+    },
   },
 } as const;

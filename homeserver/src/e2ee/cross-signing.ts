@@ -18,6 +18,8 @@ import type { JsonObject } from '../events/types.js';
 import { badJson, forbidden, MatrixError, tooLarge } from '../http/errors.js';
 import { PASSWORD } from '../http/uia.js';
 import { sameJson, type CrossSigningKeyType, type StoredCrossSigningKey, type StoredSignature } from '../storage/e2e-keys-store.js';
+import { federateSigningKeyUpdate } from '../federation/outgoing-edus.js';
+import { remoteMasterKeys } from '../federation/queries-client.js';
 import { announceDeviceListChange } from './device-lists.js';
 import {
   checkCrossSigningKey,
@@ -78,6 +80,7 @@ export async function uploadSigningKeys(ctx: ServerContext, req: FastifyRequest,
   }
   await ctx.storage.e2eKeys.setCrossSigningKeys(userId, keys);
   await announceDeviceListChange(ctx, userId);
+  if (keys.has('master') || keys.has('self_signing')) federateSigningKeyUpdate(ctx, userId);
 }
 
 export interface SignatureFailure {
@@ -105,6 +108,9 @@ export async function uploadSignatures(
   const serverName = ctx.config.server_name;
   const localTargets = [...new Set(items.map(([t]) => t).filter((t) => isUserId(t) && serverOf(t) === serverName))];
   const crossSigning = await ctx.storage.e2eKeys.crossSigningKeys([userId, ...localTargets]);
+  // Users of other servers: their master key as their server gives it (federation/queries-client.ts).
+  const remoteTargets = [...new Set(items.map(([t]) => t).filter((t) => isUserId(t) && serverOf(t) !== serverName))];
+  for (const [target, master] of await remoteMasterKeys(ctx, remoteTargets)) crossSigning.set(target, new Map([['master', master]]));
   const own = crossSigning.get(userId);
   const ownDevices = (await ctx.storage.e2eKeys.deviceKeys(new Map([[userId, []]]))).get(userId) ?? new Map();
 
@@ -119,8 +125,8 @@ export async function uploadSignatures(
       fail(target, keyId, 'M_BAD_JSON', 'The signed key must be an object');
       continue;
     }
-    if (serverOf(target) !== serverName) {
-      fail(target, keyId, 'M_UNKNOWN', 'Signing keys of users on other servers is not available yet');
+    if (serverOf(target) !== serverName && !crossSigning.has(target)) {
+      fail(target, keyId, 'M_UNKNOWN', "The user's keys could not be fetched from their server");
       continue;
     }
     const mySignatures = signaturesOf(obj).get(userId) ?? new Map<string, string>();

@@ -18,6 +18,7 @@
  * wake the /sync of everyone in the room.
  */
 import type { ServerContext } from '../context.js';
+import { federateDeviceListChange } from '../federation/outgoing-edus.js';
 import type { Storage } from '../storage/database.js';
 
 export interface DeviceListPositions {
@@ -91,4 +92,5 @@ export async function deviceListChanges(
 export async function announceDeviceListChange(ctx: ServerContext, userId: string): Promise<void> {
   const rooms = await ctx.storage.deviceLists.joinedRooms(userId);
   ctx.notifier.notify({ userIds: [userId], roomIds: rooms });
+  federateDeviceListChange(ctx, userId);
 }

@@ -1,11 +1,12 @@
 /**
  * Key distribution (spec "Key management API"): uploading a device's keys, querying the keys of
  * users' devices (with their cross-signing keys and the signatures the requester may see), and
- * claiming one-time keys. Remote users get a `failures` entry for their server until federation
- * carries these queries.
+ * claiming one-time keys. Users of other servers are asked over federation
+ * (federation/queries-client.ts); an unreachable server gets a `failures` entry.
  */
 import type { ServerContext } from '../context.js';
 import type { JsonObject, JsonValue } from '../events/types.js';
+import { claimRemoteKeys, queryRemoteKeys } from '../federation/queries-client.js';
 import { badJson, invalidParam, tooLarge } from '../http/errors.js';
 import { OneTimeKeyConflictError, type ClaimRequest, type StoredSignature } from '../storage/e2e-keys-store.js';
 import { announceDeviceListChange } from './device-lists.js';
@@ -15,8 +16,6 @@ import { checkDeviceKeys, checkKeyMap, deviceEd25519, isObject, isUserId, server
 export const MAX_QUERY_USERS = 5000;
 /** Devices named in one /keys/query or /keys/claim. */
 export const MAX_QUERY_DEVICES = 20_000;
-
-const unreachable = { status: 503, message: 'Federation with this server is not available' };
 
 export interface UploadAnswer {
   one_time_key_counts: Record<string, number>;
@@ -71,10 +70,12 @@ export async function queryKeys(ctx: ServerContext, requester: string, query: Re
   const serverName = ctx.config.server_name;
   const answer: QueryAnswer = { device_keys: {}, master_keys: {}, self_signing_keys: {}, user_signing_keys: {}, failures: {} };
   const local = new Map<string, readonly string[]>();
+  const remote = new Map<string, readonly string[]>();
   for (const [userId, devices] of query) {
     if (serverOf(userId) === serverName) local.set(userId, devices);
-    else answer.failures[serverOf(userId)] = unreachable;
+    else remote.set(userId, devices);
   }
+  if (remote.size > 0) await addRemoteAnswers(ctx, requester, answer, remote);
   if (local.size === 0) return answer;
   const users = [...local.keys()];
   const [deviceKeys, crossSigning, signatures] = await Promise.all([
@@ -118,6 +119,31 @@ export async function queryKeys(ctx: ServerContext, requester: string, query: Re
   return answer;
 }
 
+/**
+ * The answers of other servers for their users, added to `answer`, with the signatures the
+ * requester made here of those users' master keys (with their user-signing key).
+ */
+async function addRemoteAnswers(ctx: ServerContext, requester: string, answer: QueryAnswer, remote: ReadonlyMap<string, readonly string[]>): Promise<void> {
+  const fromRemote = await queryRemoteKeys(ctx, remote);
+  Object.assign(answer.device_keys, fromRemote.device_keys);
+  Object.assign(answer.self_signing_keys, fromRemote.self_signing_keys);
+  Object.assign(answer.failures, fromRemote.failures);
+  const users = Object.keys(fromRemote.master_keys);
+  const mine = users.length > 0 ? (await ctx.storage.e2eKeys.signaturesOf(users)).filter((s) => s.signerUserId === requester) : [];
+  for (const [userId, master] of Object.entries(fromRemote.master_keys)) {
+    const publicKeys = isObject(master.keys) ? Object.values(master.keys) : [];
+    const extra = mine.filter((s) => s.targetUserId === userId && publicKeys.includes(s.targetKeyId));
+    if (extra.length === 0) {
+      answer.master_keys[userId] = master;
+      continue;
+    }
+    const sigs: Record<string, Record<string, JsonValue>> = {};
+    if (isObject(master.signatures)) for (const [u, byKey] of Object.entries(master.signatures)) if (isObject(byKey)) sigs[u] = { ...byKey };
+    for (const s of extra) (sigs[s.signerUserId] ??= {})[s.signerKeyId] = s.signature;
+    answer.master_keys[userId] = { ...master, signatures: sigs };
+  }
+}
+
 export interface ClaimAnswer {
   one_time_keys: Record<string, Record<string, Record<string, JsonValue>>>;
   failures: Record<string, JsonObject>;
@@ -142,11 +168,13 @@ export function parseClaim(raw: unknown): ClaimRequest[] {
 export async function claimKeys(ctx: ServerContext, requests: readonly ClaimRequest[]): Promise<ClaimAnswer> {
   const serverName = ctx.config.server_name;
   const answer: ClaimAnswer = { one_time_keys: {}, failures: {} };
-  const local = requests.filter((r) => {
-    if (serverOf(r.userId) === serverName) return true;
-    answer.failures[serverOf(r.userId)] = unreachable;
-    return false;
-  });
+  const local = requests.filter((r) => serverOf(r.userId) === serverName);
+  const remote = requests.filter((r) => serverOf(r.userId) !== serverName);
+  if (remote.length > 0) {
+    const fromRemote = await claimRemoteKeys(ctx, remote);
+    Object.assign(answer.one_time_keys, fromRemote.one_time_keys);
+    Object.assign(answer.failures, fromRemote.failures);
+  }
   for (const c of await ctx.storage.e2eKeys.claim(local)) {
     ((answer.one_time_keys[c.userId] ??= {})[c.deviceId] ??= {})[c.keyId] = c.key;
   }

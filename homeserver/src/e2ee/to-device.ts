@@ -2,10 +2,11 @@
  * Sending to-device messages (spec "Send-to-Device messaging"): checks the request, queues a
  * message per recipient device (`*`: every device of the user) and wakes the recipients' /sync.
  * Delivery and deletion are the to-device store's and sync provider's (storage/to-device-store.ts).
- * Messages for users of other servers wait for federation; they are dropped for now.
+ * Messages for users of other servers go out as m.direct_to_device EDUs (federation/outgoing-edus.ts).
  */
 import type { ServerContext } from '../context.js';
 import type { JsonObject } from '../events/types.js';
+import { federateToDevice } from '../federation/outgoing-edus.js';
 import { badJson, invalidParam, tooLarge } from '../http/errors.js';
 import { isObject, isUserId, serverOf } from './validation.js';
 
@@ -28,6 +29,7 @@ export async function sendToDevice(ctx: ServerContext, r: ToDeviceRequest): Prom
   if (!isObject(r.body) || !isObject(r.body.messages)) throw badJson('messages must be an object');
   const serverName = ctx.config.server_name;
   const local = new Map<string, Map<string, JsonObject>>();
+  const remote = new Map<string, Map<string, JsonObject>>();
   let count = 0;
   for (const [userId, byDevice] of Object.entries(r.body.messages)) {
     if (!isUserId(userId)) throw invalidParam(`${JSON.stringify(userId.slice(0, 100))} is not a user id`);
@@ -40,6 +42,7 @@ export async function sendToDevice(ctx: ServerContext, r: ToDeviceRequest): Prom
       devices.set(deviceId, content);
     }
     if (serverOf(userId) === serverName) local.set(userId, devices);
+    else remote.set(userId, devices);
   }
   const result = await ctx.storage.toDevice.send({
     sender: r.sender,
@@ -49,4 +52,6 @@ export async function sendToDevice(ctx: ServerContext, r: ToDeviceRequest): Prom
     messages: local,
   });
   if (result.recipients.length > 0) ctx.notifier.notify({ userIds: result.recipients });
+  // A retried client transaction (sent false) is not sent again.
+  if (result.sent && remote.size > 0) await federateToDevice(ctx, r.sender, r.type, remote);
 }

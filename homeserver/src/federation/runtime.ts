@@ -78,6 +78,10 @@ export interface OutgoingFederation {
   sendEdu(destinations: Iterable<string>, edu: Edu): void;
   /** Stops timers and in-flight requests (shutdown). */
   close(): Promise<void>;
+  /** `server` contacted us (a verified request): retry what waits for it now, without backoff. */
+  markDestinationUp?(server: string): void;
+  /** Resolves once everything given so far is persisted in the outbox (before answering 200). */
+  flushQueue?(): Promise<void>;
 }
 
 export interface FederationRuntime {

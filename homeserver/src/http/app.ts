@@ -35,11 +35,13 @@ import { registerKeys } from '../api/client/keys.js';
 import { registerKeyBackup } from '../api/client/key-backup.js';
 import { registerToDevice } from '../api/client/to-device.js';
 import { registerDehydratedDevice } from '../api/client/dehydrated-device.js';
+import { registerOpenId } from '../api/client/openid.js';
 import { registerKeyServer } from '../api/federation/keys.js';
 import { registerFederationVersion } from '../api/federation/version.js';
 import { registerFederationApi } from '../api/federation/index.js';
 import { registerWellKnown } from '../api/well-known.js';
-import { mountMediaRepo } from '../../../media-repo/src/mount.js';
+import { registerWebClient } from './web-client.js';
+import { mountFederationMedia, mountMediaRepo } from '../../../media-repo/src/mount.js';
 import { fromFrameworkError, MatrixError, notJson, unrecognized } from './errors.js';
 
 /** Every route of a listener app, as `app.hearthRoutes` (for tests that sweep all endpoints). */
@@ -117,9 +119,12 @@ export async function buildListenerApp(ctx: ServerContext, opts: ListenerAppOpti
     registerToDevice(app, ctx);
     registerKeyBackup(app, ctx);
     registerDehydratedDevice(app, ctx);
+    registerOpenId(app, ctx);
   }
   // The media repository (media-repo/): in this process unless a separate media-repo serves it.
   if ((has('client') || has('media')) && ctx.config.enable_media_repo) await mountMediaRepo(app, ctx);
+  if (has('federation') && ctx.config.enable_media_repo) await mountFederationMedia(app, ctx);
+  if ((has('client') || has('webclient')) && ctx.config.serve_web_client) registerWebClient(app);
   if (has('federation') || has('keys')) registerKeyServer(app, ctx.keyResponses);
   if (has('federation')) {
     registerFederationVersion(app);

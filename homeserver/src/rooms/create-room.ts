@@ -6,7 +6,7 @@
  *   → preset state (join rules, history visibility, guest access) → initial_state
  *   → m.room.name → m.room.topic → invites
  */
-import type { JsonObject } from '../events/types.js';
+import type { JsonObject, Pdu } from '../events/types.js';
 import { badJson, MatrixError } from '../http/errors.js';
 import type { Storage } from '../storage/database.js';
 import type { RoomEventPipeline } from './pipeline.js';
@@ -33,6 +33,8 @@ export interface CreateRoomDeps {
   pipeline: RoomEventPipeline;
   serverName: string;
   defaultRoomVersion: string;
+  /** The countersign step for an invite of a user of another server (rooms/remote-membership.ts). */
+  countersignInvite?: (roomId: string, invitee: string) => ((pdu: Pdu) => Promise<Pdu>) | undefined;
 }
 
 export async function createRoom(deps: CreateRoomDeps, creator: string, req: CreateRoomRequest): Promise<string> {
@@ -67,7 +69,9 @@ export async function createRoom(deps: CreateRoomDeps, creator: string, req: Cre
   if (req.name !== undefined) await send('m.room.name', { name: req.name });
   if (req.topic !== undefined) await send('m.room.topic', topicContent(req.topic));
   for (const invitee of invitees) {
-    await send('m.room.member', { membership: 'invite', ...(req.is_direct ? { is_direct: true } : {}) }, invitee);
+    const content: JsonObject = { membership: 'invite', ...(req.is_direct ? { is_direct: true } : {}) };
+    const countersign = deps.countersignInvite?.(roomId, invitee);
+    await pipeline.send(roomId, creator, { type: 'm.room.member', state_key: invitee, content }, countersign ? { countersign } : {});
   }
   if (req.visibility === 'public') await storage.rooms.setPublic(roomId, true);
   return roomId;

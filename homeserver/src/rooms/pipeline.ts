@@ -25,6 +25,8 @@ import type { Notifier } from '../sync/notifier.js';
 import { AuthError, authEventTypes, checkAuthRules, createEventIdForRoom, shouldApplyRedaction } from './auth.js';
 import { namedPowerLevel, userPowerLevel } from './power-levels.js';
 import { getRoomVersion, type RoomVersion } from './room-versions.js';
+import type { FederationRuntime } from '../federation/runtime.js';
+import { EventReceiver, type ReceiveOptions, type ReceiveResult } from './receive.js';
 
 /** What a feature asks to send. */
 export interface EventDraft {
@@ -40,6 +42,12 @@ export interface SendOptions {
   txn?: TxnKey;
   /** For tests and imports; default now. */
   originServerTs?: number;
+  /**
+   * Another server's signature the event needs before it is stored (an invite of a remote user:
+   * the invitee's server countersigns it over /invite). Called once the event is authorised; must
+   * return the same event with the extra signature (anything else but `signatures` changed: refused).
+   */
+  countersign?: (pdu: Pdu) => Promise<Pdu>;
 }
 
 export interface SentEvent {
@@ -72,7 +80,94 @@ export class RoomEventPipeline {
   private readonly persistHooks: PersistHook[] = [];
   private readonly sentListeners: SentListener[] = [];
 
-  constructor(private readonly deps: PipelineDeps) {}
+  private federation: Pick<FederationRuntime, 'client' | 'keyring'> | undefined;
+  private readonly receiver: EventReceiver;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.receiver = new EventReceiver({
+      storage: deps.storage,
+      notifier: deps.notifier,
+      log: deps.log,
+      federation: () => this.federation,
+      persistHooks: this.persistHooks,
+    });
+  }
+
+  /** Gives the receive path the keyring that checks signatures and the client that fetches missing events. */
+  useFederation(federation: Pick<FederationRuntime, 'client' | 'keyring'>): void {
+    this.federation = federation;
+  }
+
+  /**
+   * Receives an event made on another server (rooms/receive.ts): checks, authorisation at its own
+   * state and at current state, fetching what is missing, then persist and notify. Runs under the
+   * room's lock, like `send`. Received events are not passed to `onSent` listeners.
+   */
+  async receive(pdu: JsonObject, opts: ReceiveOptions): Promise<ReceiveResult> {
+    const lockKey = typeof pdu.room_id === 'string' ? pdu.room_id : '(new room)';
+    return this.inRoomLock(lockKey, () => this.receiver.receive(pdu, opts));
+  }
+
+  /**
+   * Receives the state and auth chain of a room (e.g. a send_join answer) as outliers, each checked
+   * and authorised against its own auth events, which are taken from the batch first. Then
+   * `receive` the join itself with `stateBefore`.
+   */
+  async receiveOutliers(pdus: readonly JsonObject[], opts: Pick<ReceiveOptions, 'origin' | 'roomVersion'>): Promise<ReceiveResult[]> {
+    const withRoom = pdus.find((p) => typeof p.room_id === 'string');
+    const lockKey = typeof withRoom?.room_id === 'string' ? withRoom.room_id : '(new room)';
+    return this.inRoomLock(lockKey, () => this.receiver.receiveOutliers(pdus, opts));
+  }
+
+  /**
+   * Stores a membership event this server holds outside the room's DAG (rooms/remote-membership.ts):
+   * an invite another server sent us, or a knock or invite rejection one of our users made through
+   * a resident server while we are not in the room. An outlier (no state, not in the timeline,
+   * not authorised here: the resident server did that); the user's membership row, and the
+   * stripped state given, make /sync show it. The caller has checked the event's signatures.
+   */
+  async persistOutOfBandMembership(event: RoomEvent, strippedState?: JsonObject[]): Promise<SentEvent> {
+    if (event.type !== 'm.room.member' || event.state_key === undefined) {
+      throw new Error(`${event.event_id} is not a membership event`);
+    }
+    return this.inRoomLock(event.room_id, async () => {
+      const { storage } = this.deps;
+      // An out-of-band event never overrides a join or ban our copy of the room's state shows.
+      const row = await storage.memberships.get(event.room_id, event.state_key!);
+      if (
+        row &&
+        (row.membership === 'join' || row.membership === 'ban') &&
+        (await storage.events.getCurrentStateEventId(event.room_id, 'm.room.member', event.state_key!)) === row.eventId
+      ) {
+        throw forbidden(`${event.state_key} is already ${row.membership === 'join' ? 'joined to' : 'banned from'} ${event.room_id}`);
+      }
+      const result = await storage.events.persistEvent(event, {
+        outlier: true,
+        withinTransaction: async (trx, persisted) => {
+          await storage.memberships.record(trx, event, persisted.streamPosition);
+          if (strippedState) await storage.memberships.saveStrippedState(trx, event, strippedState);
+        },
+      });
+      this.deps.notifier.notify({ roomId: event.room_id, userIds: [event.state_key!] });
+      return { event, streamPosition: result.streamPosition };
+    });
+  }
+
+  /** The event with the signature `countersign` adds; refused if it comes back as another event. */
+  private async countersigned(event: RoomEvent, version: RoomVersion, countersign: (pdu: Pdu) => Promise<Pdu>): Promise<RoomEvent> {
+    const signed = await countersign(event.pdu);
+    const { unsigned: _unsigned, ...wire } = signed;
+    const again = this.check(wire, version);
+    // Same id is not enough (v1/v2 ids do not cover the content): only signatures may differ.
+    const bare = (pdu: Pdu) => {
+      const { signatures: _s, unsigned: _u, ...rest } = pdu;
+      return canonicalJson(rest, { strict: false });
+    };
+    if (again.event_id !== event.event_id || bare(again.pdu) !== bare(event.pdu)) {
+      throw new MatrixError(502, 'M_UNKNOWN', 'The remote server returned a different event than the one it was asked to sign');
+    }
+    return again;
+  }
 
   /** Registers in-transaction work for every persisted event (see PersistHook). */
   onPersist(hook: PersistHook): void {
@@ -224,6 +319,7 @@ export class RoomEventPipeline {
       throw err;
     }
     await this.checkRedactionAllowed(event, version, lookup);
+    if (opts.countersign) event = await this.countersigned(event, version, opts.countersign);
 
     const { storage } = this.deps;
     const stateBefore = forked ? await storage.events.getCurrentState(event.room_id) : undefined;

@@ -26,13 +26,15 @@ export async function filterVisibleEvents(
 ): Promise<RoomEvent[]> {
   if (events.length === 0) return [];
   const groups = await storage.events.getStateGroupsAfter(events.map((e) => e.event_id));
+  // Rejected and soft-failed events (received over federation) are never shown to clients.
+  const hidden = await storage.events.getHiddenIds(events.map((e) => e.event_id));
   const currentlyJoined = new Map<string, boolean>();
   const factsByGroup = new Map<number, StateFacts>();
 
   const visible: RoomEvent[] = [];
   for (const event of events) {
     const group = groups.get(event.event_id);
-    if (group === undefined) continue; // outliers are never shown to clients
+    if (group === undefined || hidden.has(event.event_id)) continue; // nor are outliers
     let facts = factsByGroup.get(group);
     if (!facts) factsByGroup.set(group, (facts = await stateFacts(storage, group, userId)));
     if (!currentlyJoined.has(event.room_id)) {

@@ -27,8 +27,15 @@ import { MissingStateError, UnknownRoomError } from './errors.js';
 import type { Database, EventsTable } from './schema.js';
 import { applyDelta, diffStates, type StateDelta, type StateGroupStore } from './state-groups.js';
 import { currentStreamPosition, lockStream, setStreamPosition, writeTransaction, type Engine } from './transactions.js';
+import { arg, PreparedQuery } from './prepared.js';
+
+const CURRENT_STATE_EVENT_ID = new PreparedQuery<[roomId: string, type: string, stateKey: string], { event_id: string }>((db) =>
+  db.selectFrom('current_state').select('event_id').where('room_id', '=', arg(0)).where('type', '=', arg(1)).where('state_key', '=', arg(2)),
+);
 
 export const EVENTS_STREAM = 'events';
+/** Counts the positions handed to backfilled events (which get -1, -2, …). */
+export const BACKFILL_STREAM = 'backfill';
 
 export interface PersistEventOptions {
   /**
@@ -50,6 +57,12 @@ export interface PersistEventOptions {
   /** Authorisation failed: why (stored, for diagnostics). */
   rejectedReason?: string;
   softFailed?: boolean;
+  /**
+   * A backfilled event (older history fetched from another server): stored at this (negative)
+   * stream position from `allocateBackfillPositions`, so it sorts before every event already held
+   * and never counts as new for /sync. It changes neither forward extremities nor current state.
+   */
+  backfillPosition?: number;
   /** When the event arrived (ms); default now. */
   receivedTs?: number;
   /**
@@ -151,8 +164,9 @@ export class EventsStore {
       }
 
       const room = await this.ensureRoom(trx, event);
-      const position = lastPosition + 1;
-      await setStreamPosition(trx, EVENTS_STREAM, position);
+      const backfilled = opts.backfillPosition !== undefined && !outlier;
+      const position = backfilled ? opts.backfillPosition! : lastPosition + 1;
+      if (!backfilled) await setStreamPosition(trx, EVENTS_STREAM, position);
 
       const rejected = opts.rejectedReason !== undefined;
       const softFailed = opts.softFailed === true;
@@ -224,7 +238,7 @@ export class EventsStore {
         result.stateGroupBefore = before;
         result.stateGroupAfter = after;
 
-        if (!rejected && !softFailed) {
+        if (!rejected && !softFailed && !backfilled) {
           await this.updateForwardExtremities(trx, event);
           result.currentStateDelta = await this.updateCurrentState(trx, event, room.current_state_group, {
             before,
@@ -249,6 +263,86 @@ export class EventsStore {
       .where('redacted_because', 'is', null)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
+  }
+
+  /**
+   * `count` stream positions for backfilled events, below every position handed out before:
+   * ascending, so that events persisted oldest first keep their order. Always negative.
+   */
+  async allocateBackfillPositions(count: number): Promise<number[]> {
+    if (count <= 0) return [];
+    return writeTransaction(this.db, this.engine, async (trx) => {
+      const used = await lockStream(trx, this.engine, BACKFILL_STREAM);
+      await setStreamPosition(trx, BACKFILL_STREAM, used + count);
+      return Array.from({ length: count }, (_, i) => -(used + count - i));
+    });
+  }
+
+  /** Which of the given events were stored as rejected. */
+  async getRejectedIds(eventIds: Iterable<string>): Promise<Set<string>> {
+    const ids = [...new Set(eventIds)];
+    const out = new Set<string>();
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('events')
+        .select('event_id')
+        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
+        .where('rejected_reason', 'is not', null)
+        .execute();
+      for (const row of rows) out.add(row.event_id);
+    }
+    return out;
+  }
+
+  /**
+   * Which of the given events a client must never see: outliers, rejected and soft-failed events
+   * (received over federation, kept apart from the timeline). Unknown ids are not listed.
+   */
+  async getHiddenIds(eventIds: Iterable<string>): Promise<Set<string>> {
+    const ids = [...new Set(eventIds)];
+    const out = new Set<string>();
+    for (let i = 0; i < ids.length; i += ID_CHUNK) {
+      const rows = await this.db
+        .selectFrom('events')
+        .select('event_id')
+        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
+        .where((eb) => eb.or([eb('outlier', '<>', 0), eb('soft_failed', '<>', 0), eb('rejected_reason', 'is not', null)]))
+        .execute();
+      for (const row of rows) out.add(row.event_id);
+    }
+    return out;
+  }
+
+  /**
+   * The room's backward extremities: events that accepted timeline events name as prev events but
+   * that are not stored with state (history not held yet: where backfill continues).
+   */
+  async getBackwardExtremities(roomId: string, limit = 20): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('event_edges as e')
+      .innerJoin('events as c', 'c.event_id', 'e.event_id')
+      .leftJoin('event_to_state_group as g', 'g.event_id', 'e.prev_event_id')
+      .select('e.prev_event_id')
+      .distinct()
+      .where('e.room_id', '=', roomId)
+      .where('c.outlier', '=', 0)
+      .where('c.rejected_reason', 'is', null)
+      .where('g.event_id', 'is', null)
+      .orderBy('e.prev_event_id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.prev_event_id);
+  }
+
+  /** The lowest stream position of the room's timeline events (backfilled ones are negative). */
+  async getMinStreamPosition(roomId: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.min('stream_ordering').as('low'))
+      .where('room_id', '=', roomId)
+      .where('outlier', '=', 0)
+      .executeTakeFirst();
+    return row?.low === null || row?.low === undefined ? undefined : Number(row.low);
   }
 
   // ------------------------------------------------------------------ reads
@@ -381,13 +475,8 @@ export class EventsStore {
   }
 
   async getCurrentStateEventId(roomId: string, type: string, stateKeyValue: string): Promise<string | undefined> {
-    const row = await this.db
-      .selectFrom('current_state')
-      .select('event_id')
-      .where('room_id', '=', roomId)
-      .where('type', '=', type)
-      .where('state_key', '=', stateKeyValue)
-      .executeTakeFirst();
+    // Compiled once (storage/prepared.ts): authorising every event reads a few of these.
+    const row = await CURRENT_STATE_EVENT_ID.first(this.db, roomId, type, stateKeyValue);
     return row?.event_id;
   }
 

@@ -3,8 +3,13 @@
  * persist transaction, so "which rooms is Alice in" and "who is in this room" are one lookup.
  */
 import type { Kysely, Selectable } from 'kysely';
-import type { RoomEvent } from '../events/types.js';
+import type { JsonObject, RoomEvent } from '../events/types.js';
 import type { Database, RoomMembershipsTable } from './schema.js';
+
+/** Migration 0013's table (not in schema.ts's Database): stripped state of out-of-band memberships. */
+interface OutOfBandTables {
+  out_of_band_room_state: { event_id: string; room_id: string; state_json: string };
+}
 
 export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
 
@@ -86,6 +91,28 @@ export class MembershipsStore {
       .where('membership', 'in', ['leave', 'ban'])
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Keeps the stripped state that came with an invite or knock this server holds outside the
+   * room's DAG (rooms/remote-membership.ts). Call inside the event's persist transaction.
+   */
+  async saveStrippedState(trx: Kysely<Database>, event: RoomEvent, state: readonly JsonObject[]): Promise<void> {
+    await (trx as unknown as Kysely<OutOfBandTables>)
+      .insertInto('out_of_band_room_state')
+      .values({ event_id: event.event_id, room_id: event.room_id, state_json: JSON.stringify(state) })
+      .onConflict((oc) => oc.column('event_id').doNothing())
+      .execute();
+  }
+
+  /** The stripped state kept with an out-of-band invite or knock, if any. */
+  async strippedStateOf(eventId: string): Promise<JsonObject[] | undefined> {
+    const row = await (this.db as unknown as Kysely<OutOfBandTables>)
+      .selectFrom('out_of_band_room_state')
+      .select('state_json')
+      .where('event_id', '=', eventId)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.state_json) as JsonObject[]) : undefined;
   }
 
   /** Do two users share a joined room? (Profile and directory visibility.) */

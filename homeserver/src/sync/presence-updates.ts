@@ -1,5 +1,6 @@
 /** Setting a user's presence: store it, and wake whoever shares a room with them. */
 import type { ServerContext } from '../context.js';
+import { federatePresence } from '../federation/outgoing-edus.js';
 import type { PresenceChange } from '../storage/presence-store.js';
 
 export async function setPresence(ctx: ServerContext, userId: string, change: PresenceChange): Promise<void> {
@@ -7,4 +8,5 @@ export async function setPresence(ctx: ServerContext, userId: string, change: Pr
   if (position === undefined) return;
   const rooms = await ctx.storage.memberships.roomsForUser(userId, ['join']);
   ctx.notifier.notify({ userIds: [userId], roomIds: rooms.map((r) => r.roomId) });
+  federatePresence(ctx, userId);
 }

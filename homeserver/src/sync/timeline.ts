@@ -102,6 +102,8 @@ export async function roomsWithEventsBetween(storage: Storage, from: number, to:
     .where('stream_ordering', '>', from)
     .where('stream_ordering', '<=', to)
     .where('outlier', '=', 0)
+    .where('rejected_reason', 'is', null)
+    .where('soft_failed', '=', 0)
     .execute();
   return new Set(rows.map((r) => r.room_id));
 }

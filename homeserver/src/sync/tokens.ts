@@ -51,9 +51,9 @@ export function parseSyncToken(text: string, currentTypingEpoch: string): SyncTo
   return { positions, typingEpoch: currentTypingEpoch };
 }
 
-/** `t{events position}`. */
+/** `t{events position}`; backfilled history sits at negative positions (`t-12`). */
 export function formatPaginationToken(eventsPosition: number): string {
-  return `t${Math.max(0, eventsPosition)}`;
+  return `t${eventsPosition}`;
 }
 
 /**
@@ -61,7 +61,7 @@ export function formatPaginationToken(eventsPosition: number): string {
  * `next_batch`). 400 M_INVALID_PARAM otherwise.
  */
 export function parsePaginationToken(text: string): number {
-  const match = /^[ts](\d{1,15})(?:[_.][0-9a-z_.]*)?$/.exec(text);
+  const match = /^(?:t-?|s)(\d{1,15})(?:[_.][0-9a-z_.]*)?$/.exec(text);
   if (!match) throw new MatrixError(400, 'M_INVALID_PARAM', `Invalid pagination token ${JSON.stringify(text.slice(0, 100))}`);
-  return Number(match[1]);
+  return text.startsWith('t-') ? -Number(match[1]) : Number(match[1]);
 }

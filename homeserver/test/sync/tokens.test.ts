@@ -29,7 +29,10 @@ describe('sync tokens', () => {
 
   it('makes pagination tokens, and accepts sync tokens where they are expected', () => {
     expect(formatPaginationToken(17)).toBe('t17');
-    expect(formatPaginationToken(-1)).toBe('t0');
+    // Backfilled history has negative positions (before everything held).
+    expect(formatPaginationToken(-1)).toBe('t-1');
+    expect(parsePaginationToken('t-12')).toBe(-12);
+    expect(() => parsePaginationToken('s-12')).toThrow(expect.objectContaining({ statusCode: 400 }));
     expect(parsePaginationToken('t17')).toBe(17);
     expect(parsePaginationToken('s42_3_7_1_0_0_5.abc')).toBe(42);
     expect(() => parsePaginationToken('17')).toThrow(expect.objectContaining({ statusCode: 400 }));

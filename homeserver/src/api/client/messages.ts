@@ -9,6 +9,7 @@ import type { RoomEvent, StateMap } from '../../events/types.js';
 import { parseStateKey, stateKey } from '../../events/types.js';
 import { requireUser, type Requester } from '../../http/auth.js';
 import { forbidden, invalidParam, notFound } from '../../http/errors.js';
+import { backfillRoom } from '../../federation/backfill.js';
 import { canSeeEvent } from '../../rooms/visibility.js';
 import type { Storage } from '../../storage/database.js';
 import { parseRoomEventFilterParam, type RoomEventFilter } from '../../sync/filter.js';
@@ -16,6 +17,9 @@ import { formatForClient } from '../../sync/format.js';
 import { eventsOf, readTimeline } from '../../sync/timeline.js';
 import { formatPaginationToken, parsePaginationToken } from '../../sync/tokens.js';
 import { intQuery, pathParam, roomIdParam, stringQuery } from './params.js';
+
+/** Below every stream position (backfilled events have negative ones); fits a `t` token. */
+const BEFORE_ALL = -999_999_999_999_999;
 
 /** Events per page at most, whatever the client asks. */
 const MAX_LIMIT = 1000;
@@ -35,12 +39,23 @@ export function registerMessages(app: FastifyInstance, ctx: ServerContext): void
     await requireRoomAccess(ctx, requester, roomId);
 
     const max = await ctx.storage.events.getMaxStreamPosition();
-    const start = from ?? (dir === 'b' ? max : 0);
-    const end = to ?? (dir === 'b' ? 0 : max);
-    const page =
+    // Backfilled history sits at negative positions: the start of the room is below them all.
+    const start = from ?? (dir === 'b' ? max : BEFORE_ALL);
+    const end = to ?? (dir === 'b' ? BEFORE_ALL : max);
+    const read = async () =>
       (dir === 'b' ? start > end : start < end)
         ? await readTimeline(ctx.storage, { roomId, userId: requester.userId, from: start, to: end, dir, limit, filter })
         : { events: [], next: undefined };
+    let page = await read();
+    // Reached the oldest events held without a full page: older history may be on other servers.
+    if (dir === 'b' && to === undefined && page.next === undefined) {
+      if (page.events.length < limit && (await backfillRoom(ctx, roomId, limit)) > 0) page = await read();
+      // Older history still on other servers: the client may ask again from here.
+      const last = page.events.at(-1);
+      if (page.next === undefined && last && (await ctx.storage.events.getBackwardExtremities(roomId, 1)).length > 0) {
+        page = { ...page, next: last.streamPosition - 1 };
+      }
+    }
 
     const events = page.events.map((t) => t.event);
     const body: Record<string, unknown> = {
@@ -81,7 +96,7 @@ async function eventContext(
   const base = { roomId: event.room_id, userId: requester.userId, filter };
   const beforeLimit = Math.floor(limit / 2);
   const max = await storage.events.getMaxStreamPosition();
-  const before = await readTimeline(storage, { ...base, from: position - 1, to: 0, dir: 'b', limit: beforeLimit });
+  const before = await readTimeline(storage, { ...base, from: position - 1, to: BEFORE_ALL, dir: 'b', limit: beforeLimit });
   const after = await readTimeline(storage, { ...base, from: position, to: max, dir: 'f', limit: limit - beforeLimit });
   const lastBefore = before.events.at(-1);
   const lastAfter = after.events.at(-1);

@@ -17,6 +17,7 @@ import type { ServerContext } from '../../context.js';
 import type { JsonObject, JsonValue } from '../../events/types.js';
 import { readAccessToken, requireUser } from '../../http/auth.js';
 import { badJson, forbidden, MatrixError, notFound } from '../../http/errors.js';
+import { remoteProfile } from '../../federation/queries-client.js';
 import { domainOf, isValidUserId } from '../../rooms/power-levels.js';
 import { pathParam } from './params.js';
 import { userVisibleTo } from './user-directory.js';
@@ -38,13 +39,16 @@ const objectBody = { type: 'object' } as const;
 export function registerProfile(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/_matrix/client/v3/profile/:userId', async (req) => {
     const userId = await lookupTarget(ctx, req);
+    if (domainOf(userId) !== ctx.config.server_name) return remoteProfile(ctx, userId);
     return fullProfile(ctx, userId);
   });
 
   app.get('/_matrix/client/v3/profile/:userId/:keyName', async (req) => {
     const key = checkedKey(req);
     const userId = await lookupTarget(ctx, req);
-    const profile = await fullProfile(ctx, userId);
+    const remote = domainOf(userId) !== ctx.config.server_name;
+    // The federation query knows displayname and avatar_url; other keys come with the whole profile.
+    const profile = remote ? await remoteProfile(ctx, userId, key === 'displayname' || key === 'avatar_url' ? key : undefined) : await fullProfile(ctx, userId);
     if (!Object.hasOwn(profile, key)) throw notFound(`The user has no profile field ${key}`);
     return { [key]: profile[key]! };
   });
@@ -178,9 +182,8 @@ async function lookupTarget(ctx: ServerContext, req: FastifyRequest): Promise<st
   if (ctx.config.limit_profile_requests_to_users_who_share_rooms && !(await userVisibleTo(ctx.storage, viewer, userId))) {
     throw forbidden('You may only look up the profiles of users you share a room with');
   }
-  if (domainOf(userId) !== ctx.config.server_name) {
-    throw notFound('Profiles of users on other servers cannot be looked up yet');
-  }
+  // Users of other servers are asked over federation by the caller.
+  if (domainOf(userId) !== ctx.config.server_name) return userId;
   const user = await ctx.storage.accounts.getUser(userId);
   if (!user || user.deactivated) throw notFound('Profile not found');
   return userId;

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../../context.js';
+import { federateReceipt } from '../../federation/outgoing-edus.js';
 import { requireUser, type Requester } from '../../http/auth.js';
 import { forbidden, invalidParam, notFound } from '../../http/errors.js';
 import { emptyBodyAsObject, pathParam, roomIdParam } from './params.js';
@@ -74,11 +75,13 @@ async function sendReceipt(
   eventId: string,
   threadId: string,
 ): Promise<void> {
-  const position = await ctx.storage.receipts.put({ roomId, receiptType, userId: requester.userId, threadId, eventId, ts: Date.now() });
+  const ts = Date.now();
+  const position = await ctx.storage.receipts.put({ roomId, receiptType, userId: requester.userId, threadId, eventId, ts });
   // Either kind of read receipt clears the notifications up to the event (push-store.ts).
   const info = await ctx.storage.events.getEventInfo(eventId);
   if (info) await ctx.storage.push.markRead(requester.userId, roomId, info.streamPosition, threadId === '' ? undefined : threadId);
   if (position === undefined) return;
+  federateReceipt(ctx, { roomId, receiptType, userId: requester.userId, eventId, threadId, ts });
   // A private receipt concerns its owner only.
   ctx.notifier.notify(receiptType === 'm.read.private' ? { userIds: [requester.userId] } : { roomId });
 }

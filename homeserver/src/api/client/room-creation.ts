@@ -6,6 +6,8 @@ import { badJson } from '../../http/errors.js';
 import { createRoom, type CreateRoomRequest } from '../../rooms/create-room.js';
 import { isValidUserId } from '../../rooms/power-levels.js';
 import { emptyBodyAsObject } from './params.js';
+import { serverNameOf } from '../../events/event-signing.js';
+import { inviteCountersigner } from '../../rooms/remote-membership.js';
 
 const stateEvent = {
   type: 'object',
@@ -44,6 +46,8 @@ export function registerRoomCreation(app: FastifyInstance, ctx: ServerContext): 
         pipeline: ctx.pipeline,
         serverName: ctx.config.server_name,
         defaultRoomVersion: ctx.config.default_room_version,
+        countersignInvite: (roomId, invitee) =>
+          serverNameOf(invitee) !== ctx.config.server_name ? inviteCountersigner(ctx, roomId, invitee) : undefined,
       },
       requester.userId,
       body,

@@ -24,6 +24,7 @@ import { readAccessToken, requireUser, type Requester } from '../../http/auth.js
 import { forbidden, MatrixError, notFound } from '../../http/errors.js';
 import { domainOf, requiredPowerLevel, userPowerLevel } from '../../rooms/power-levels.js';
 import { getRoomVersion } from '../../rooms/room-versions.js';
+import { remoteDirectory, remotePublicRooms } from '../../federation/queries-client.js';
 import { emptyBodyAsObject, intQuery, pathParam, roomIdParam, stringQuery } from './params.js';
 import { summariseRooms, type RoomSummary } from './room-summary.js';
 
@@ -60,7 +61,7 @@ const publicRoomsBody = {
   },
 } as const;
 
-interface PublicRoomsQuery {
+export interface PublicRoomsQuery {
   limit?: number;
   since?: string;
   filter?: { generic_search_term?: string; room_types?: Array<string | null> };
@@ -88,9 +89,7 @@ export function registerRoomDirectory(app: FastifyInstance, ctx: ServerContext):
 
   app.get(`${V3}/directory/room/:roomAlias`, async (req) => {
     const alias = parseAlias(pathParam(req, 'roomAlias'));
-    if (alias.server !== ctx.config.server_name) {
-      throw notFound(`Room alias ${alias.alias} not found (aliases of other servers cannot be resolved yet)`);
-    }
+    if (alias.server !== ctx.config.server_name) return remoteDirectory(ctx, alias.alias);
     const found = await ctx.storage.aliases.get(alias.alias);
     if (!found) throw notFound(`Room alias ${alias.alias} not found`);
     return { room_id: found.roomId, servers: await residentServers(ctx, found.roomId) };
@@ -155,22 +154,24 @@ export function registerRoomDirectory(app: FastifyInstance, ctx: ServerContext):
     if (!ctx.config.allow_public_rooms_without_auth || readAccessToken(req) !== undefined) {
       await requireUser(ctx, req, { allowGuest: true });
     }
-    checkServer(ctx, req);
+    const remote = otherServer(ctx, req);
     const limit = intQuery(req, 'limit', { min: 0 });
     const since = stringQuery(req, 'since');
+    if (remote) return remotePublicRooms(ctx, remote, { ...(limit !== undefined ? { limit } : {}), ...(since !== undefined ? { since } : {}) }, false);
     return listPublicRooms(ctx, { ...(limit !== undefined ? { limit } : {}), ...(since !== undefined ? { since } : {}) });
   });
 
   app.post(`${V3}/publicRooms`, { preValidation: emptyBodyAsObject, schema: { body: publicRoomsBody } }, async (req) => {
     await requireUser(ctx, req, { allowGuest: true });
-    checkServer(ctx, req);
+    const remote = otherServer(ctx, req);
     const body = req.body as PublicRoomsQuery;
     if (body.limit !== undefined && body.limit < 0) throw new MatrixError(400, 'M_INVALID_PARAM', 'limit must not be negative');
+    if (remote) return remotePublicRooms(ctx, remote, body as unknown as JsonObject, true);
     return listPublicRooms(ctx, body);
   });
 }
 
-async function listPublicRooms(ctx: ServerContext, query: PublicRoomsQuery) {
+export async function listPublicRooms(ctx: ServerContext, query: PublicRoomsQuery) {
   // No application service networks exist here: a request for one finds nothing.
   if (query.third_party_instance_id !== undefined && !query.include_all_networks) {
     return { chunk: [], total_room_count_estimate: 0 };
@@ -219,12 +220,12 @@ function matchesTerm(room: RoomSummary, term: string): boolean {
   );
 }
 
-/** `server=` names another server: its directory would come over federation (not yet). */
-function checkServer(ctx: ServerContext, req: FastifyRequest): void {
+/** The server named by `server=` when it is another one: its directory comes over federation. */
+function otherServer(ctx: ServerContext, req: FastifyRequest): string | undefined {
   const server = stringQuery(req, 'server');
-  if (server !== undefined && server !== '' && server !== ctx.config.server_name) {
-    throw notFound(`The room directory of ${server} cannot be fetched yet`);
-  }
+  if (server === undefined || server === '' || server === ctx.config.server_name) return undefined;
+  if (!/^[A-Za-z0-9.:[\]-]{1,255}$/.test(server)) throw new MatrixError(400, 'M_INVALID_PARAM', 'Invalid server name');
+  return server;
 }
 
 export interface ParsedAlias {

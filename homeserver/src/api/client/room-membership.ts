@@ -9,6 +9,15 @@ import type { ServerContext } from '../../context.js';
 import { requireUser, type Requester } from '../../http/auth.js';
 import { badJson, forbidden, MatrixError, notFound } from '../../http/errors.js';
 import { isValidUserId } from '../../rooms/power-levels.js';
+import { serverNameOf } from '../../events/event-signing.js';
+import { remoteDirectory } from '../../federation/queries-client.js';
+import {
+  inviteCountersigner,
+  joinRemoteRoom,
+  knockRemoteRoom,
+  leaveRemoteRoom,
+  needsRemoteHandshake,
+} from '../../rooms/remote-membership.js';
 import { emptyBodyAsObject, roomIdParam } from './params.js';
 
 const reasonBody = {
@@ -30,8 +39,8 @@ interface TargetBody {
 export function registerRoomMembership(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/_matrix/client/v3/join/:roomIdOrAlias', { preValidation: emptyBodyAsObject, schema: { body: reasonBody } }, async (req) => {
     const requester = await requireUser(ctx, req, { allowGuest: true });
-    const roomId = await resolveRoom(ctx, (req.params as { roomIdOrAlias: string }).roomIdOrAlias);
-    await join(ctx, requester, roomId, reasonOf(req));
+    const { roomId, servers } = await resolveRoomAndServers(ctx, req);
+    await join(ctx, requester, roomId, reasonOf(req), servers);
     return { room_id: roomId };
   });
 
@@ -44,8 +53,10 @@ export function registerRoomMembership(app: FastifyInstance, ctx: ServerContext)
 
   app.post('/_matrix/client/v3/knock/:roomIdOrAlias', { preValidation: emptyBodyAsObject, schema: { body: reasonBody } }, async (req) => {
     const requester = await requireUser(ctx, req);
-    const roomId = await resolveRoom(ctx, (req.params as { roomIdOrAlias: string }).roomIdOrAlias);
-    await sendMembership(ctx, requester, roomId, requester.userId, 'knock', reasonOf(req), await profileOf(ctx, requester.userId));
+    const { roomId, servers } = await resolveRoomAndServers(ctx, req);
+    const content = withReason(await profileOf(ctx, requester.userId), reasonOf(req));
+    if (await needsRemoteHandshake(ctx, roomId, requester.userId)) await knockRemoteRoom(ctx, requester.userId, roomId, servers, { membership: 'knock', ...content });
+    else await sendMembership(ctx, requester, roomId, requester.userId, 'knock', reasonOf(req), await profileOf(ctx, requester.userId));
     return { room_id: roomId };
   });
 
@@ -56,6 +67,11 @@ export function registerRoomMembership(app: FastifyInstance, ctx: ServerContext)
     if (!current || current.membership === 'leave') {
       // Leaving a room one is not in: nothing to do (the spec makes leave idempotent).
       if (!current && !(await ctx.storage.rooms.getRoom(roomId))) throw notFound('Unknown room');
+      return {};
+    }
+    // Rejecting an invite (or rescinding a knock) to a room this server is not in.
+    if ((current.membership === 'invite' || current.membership === 'knock') && (await needsRemoteHandshake(ctx, roomId, requester.userId))) {
+      await leaveRemoteRoom(ctx, requester.userId, roomId, withReason({ membership: 'leave' }, reasonOf(req)));
       return {};
     }
     await sendMembership(ctx, requester, roomId, requester.userId, 'leave', reasonOf(req));
@@ -98,14 +114,36 @@ export function registerRoomMembership(app: FastifyInstance, ctx: ServerContext)
   });
 }
 
-/** Joins a local room (over federation to remote rooms: with the federation work). */
-async function join(ctx: ServerContext, requester: Requester, roomId: string, reason: string | undefined): Promise<void> {
+/** Joins a room: through the pipeline when this server is in it, else over federation via `servers`. */
+async function join(ctx: ServerContext, requester: Requester, roomId: string, reason: string | undefined, servers: string[] = []): Promise<void> {
   const current = await ctx.storage.memberships.get(roomId, requester.userId);
-  if (!(await ctx.storage.rooms.getRoom(roomId))) {
-    throw notFound('This server does not know the room, and joining rooms on other servers is not available yet');
-  }
   if (current?.membership === 'ban') throw forbidden('You are banned from this room');
-  await sendMembership(ctx, requester, roomId, requester.userId, 'join', reason, await profileOf(ctx, requester.userId));
+  const profile = await profileOf(ctx, requester.userId);
+  if (await needsRemoteHandshake(ctx, roomId, requester.userId)) {
+    await joinRemoteRoom(ctx, requester.userId, roomId, servers, withReason({ membership: 'join', ...profile }, reason));
+    return;
+  }
+  await sendMembership(ctx, requester, roomId, requester.userId, 'join', reason, profile);
+}
+
+function withReason(content: JsonObject, reason: string | undefined): JsonObject {
+  return reason === undefined ? content : { ...content, reason };
+}
+
+/**
+ * The room a join/knock names (id, or alias resolved here or by the alias's server) and the
+ * servers to try when this server is not in it: `via` / `server_name`, then the directory's.
+ */
+async function resolveRoomAndServers(ctx: ServerContext, req: FastifyRequest): Promise<{ roomId: string; servers: string[] }> {
+  const param = (req.params as { roomIdOrAlias: string }).roomIdOrAlias;
+  const query = req.query as Record<string, unknown>;
+  const named = [query.via, query.server_name].flatMap((v) => (Array.isArray(v) ? v : v === undefined ? [] : [v])).map(String);
+  const aliasServer = param.startsWith('#') ? serverNameOf(param) : undefined;
+  if (aliasServer && aliasServer !== ctx.config.server_name) {
+    const answer = await remoteDirectory(ctx, param);
+    return { roomId: answer.room_id, servers: [...named, ...answer.servers] };
+  }
+  return { roomId: await resolveRoom(ctx, param), servers: named };
 }
 
 async function sendMembership(
@@ -119,7 +157,10 @@ async function sendMembership(
 ): Promise<void> {
   const content: JsonObject = { membership, ...extra };
   if (reason !== undefined) content.reason = reason;
-  await ctx.pipeline.send(roomId, requester.userId, { type: 'm.room.member', state_key: target, content });
+  // A remote invitee's server countersigns the invite before it is stored (/v2/invite).
+  const remoteInvitee = membership === 'invite' && serverNameOf(target) !== ctx.config.server_name;
+  const opts = remoteInvitee ? { countersign: inviteCountersigner(ctx, roomId, target) } : {};
+  await ctx.pipeline.send(roomId, requester.userId, { type: 'm.room.member', state_key: target, content }, opts);
 }
 
 async function resolveRoom(ctx: ServerContext, roomIdOrAlias: string): Promise<string> {

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../../context.js';
 import { requireUser } from '../../http/auth.js';
+import { federateTyping } from '../../federation/outgoing-edus.js';
 import { forbidden } from '../../http/errors.js';
 import { requireSelf } from './filter.js';
 import { roomIdParam } from './params.js';
@@ -21,6 +22,7 @@ export function registerTyping(app: FastifyInstance, ctx: ServerContext): void {
     if (membership?.membership !== 'join') throw forbidden('You are not in this room');
     const body = req.body as { typing: boolean; timeout?: number };
     ctx.sync.typing.setTyping(roomId, requester.userId, body.typing, body.timeout);
+    federateTyping(ctx, roomId, requester.userId, body.typing, body.timeout);
     return {};
   });
 }

@@ -14,8 +14,11 @@ import { migration0007 } from './0007_search_relations.js';
 import { migration0008 } from './0008_e2ee.js';
 import { migration0009 } from './0009_media.js';
 import { migration0010 } from './0010_txn_ids_event_index.js';
+import { migration0011 } from './0011_federation_transactions.js';
+import { migration0012 } from './0012_federation_sender.js';
+import { migration0013 } from './0013_out_of_band_membership.js';
 import type { Migration } from './runner.js';
 
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007, migration0008, migration0009, migration0010];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005, migration0006, migration0007, migration0008, migration0009, migration0010, migration0011, migration0012, migration0013];
 
 export { migrate, latestSchemaVersion, readSchemaVersion, type Migration } from './runner.js';

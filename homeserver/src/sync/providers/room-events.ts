@@ -53,6 +53,7 @@ export const roomEventsProvider: SyncProvider = {
         if (req.useStateAfter) body.state_after = { events: room.state };
         else body.state = { events: room.state };
       }
+      await addOutOfBandLeave(req, plan, body.timeline);
       out.hasContent = true;
     }
     for (const m of req.rooms.invite) {
@@ -124,9 +125,26 @@ function narrowsEvents(filter: RoomEventFilter | undefined): boolean {
   return [types, not_types, senders, not_senders, rooms, not_rooms, contains_url].some((v) => v !== undefined);
 }
 
+/**
+ * A rejected invite or rescinded knock of a room this server is not in is an outlier (not in any
+ * timeline): the user's own leave event is still the news, so it goes into the leave timeline.
+ */
+async function addOutOfBandLeave(req: SyncRequest, plan: RoomPlan, timeline: TimelineBatch): Promise<void> {
+  const { storage } = req.ctx;
+  const eventId = plan.membership.eventId;
+  if (!(await storage.events.getEventInfo(eventId))?.outlier) return;
+  const event = await storage.events.getEvent(eventId);
+  if (!event) return;
+  const [formatted] = await formatForClient(storage, [event], req.filter, { userId: req.userId, deviceId: req.deviceId });
+  if (formatted && !timeline.events.some((e) => e.event_id === eventId)) timeline.events.push(formatted);
+}
+
 /** The stripped state at the invite or knock, with the inviter's and the user's member events. */
 async function strippedState(storage: Storage, m: MembershipRow): Promise<JsonObject[]> {
   const own = await storage.events.getEvent(m.eventId);
+  // An invite or knock held outside the room's DAG: the stripped state that came with it.
+  const outOfBand = await storage.memberships.strippedStateOf(m.eventId);
+  if (outOfBand) return [...outOfBand.filter((e) => !(e.type === 'm.room.member' && e.state_key === m.userId)), ...(own ? [strippedEvent(own)] : [])];
   const state = await storage.events.getStateAtEvent(m.eventId, 'after');
   const ids: string[] = [];
   if (state) {
