@@ -2,7 +2,7 @@
 import type { JsonObject } from '../../events/types.js';
 import type { StoredPresence } from '../../storage/presence-store.js';
 import { matchesEventFilter } from '../filter.js';
-import type { SyncProvider } from '../types.js';
+import type { SyncProvider, SyncRequest } from '../types.js';
 
 /** Active within this long counts as `currently_active`. */
 const CURRENTLY_ACTIVE_MS = 5 * 60_000;
@@ -13,17 +13,97 @@ export const presenceProvider: SyncProvider = {
   async fill(req, out) {
     const filter = req.filter.presence;
     if (filter?.limit === 0) return;
+    const byUser = new Map<string, StoredPresence>();
     // Nothing numbered after the token: no query (most long-poll wake-ups are for room events).
-    if (req.since && req.since.presence >= req.to.presence) return;
-    const changed = await req.ctx.storage.presence.changedForViewer(req.userId, req.since?.presence ?? 0, req.to.presence);
+    if (!req.since || req.since.presence < req.to.presence) {
+      const changed = await req.ctx.storage.presence.changedForViewer(req.userId, req.since?.presence ?? 0, req.to.presence);
+      for (const p of changed) byUser.set(p.userId, p);
+    }
+    // An initial sync already has everyone's (current) presence; an incremental one also needs
+    // the current presence of those who started sharing a room with the user since the token.
+    if (req.since) {
+      const newcomers = [...(await usersNewlySharingARoom(req))].filter((u) => !byUser.has(u));
+      for (const p of await currentPresenceOf(req, newcomers)) byUser.set(p.userId, p);
+    }
     const now = Date.now();
-    let events = changed.filter((p) => matchesEventFilter(filter, 'm.presence', p.userId)).map((p) => presenceEvent(p, now));
+    let events = [...byUser.values()]
+      .sort((a, b) => a.streamPosition - b.streamPosition)
+      .filter((p) => matchesEventFilter(filter, 'm.presence', p.userId))
+      .map((p) => presenceEvent(p, now));
     if (filter?.limit !== undefined) events = events.slice(-filter.limit);
     if (events.length === 0) return;
     out.body.presence.events.push(...events);
     out.hasContent = true;
   },
 };
+
+/**
+ * Users who, between the token and now, came to share a joined room with the syncing user: those
+ * who joined one of the user's rooms, and every member of a room the user joined. Only member
+ * events inside the sync window are read, so a window without membership changes costs one
+ * indexed lookup (and none when no room event happened at all).
+ */
+async function usersNewlySharingARoom(req: SyncRequest): Promise<Set<string>> {
+  const users = new Set<string>();
+  const since = req.since?.events ?? 0;
+  const rooms = [...req.rooms.wakeRooms];
+  if (since >= req.to.events || rooms.length === 0) return users;
+  const db = req.ctx.storage.db;
+  const memberEvents = await db
+    .selectFrom('events')
+    .select(['room_id', 'state_key'])
+    .where('room_id', 'in', rooms)
+    .where('stream_ordering', '>', since)
+    .where('stream_ordering', '<=', req.to.events)
+    .where('type', '=', 'm.room.member')
+    .where('outlier', '=', 0)
+    .where('rejected_reason', 'is', null)
+    .where('soft_failed', '=', 0)
+    .execute();
+  if (memberEvents.length === 0) return users;
+
+  const touched = new Map<string, Set<string>>();
+  for (const e of memberEvents) {
+    if (e.state_key === null) continue;
+    let keys = touched.get(e.room_id);
+    if (!keys) touched.set(e.room_id, (keys = new Set()));
+    keys.add(e.state_key);
+  }
+  for (const [roomId, stateKeys] of touched) {
+    const joined = await req.ctx.storage.memberships.members(roomId, ['join']);
+    const viewerJoinedNow = stateKeys.has(req.userId) && !(await wasJoinedAt(req, roomId, req.userId, since));
+    for (const m of joined) {
+      if (m.userId === req.userId) continue;
+      // A member event after the token may only be a profile change of someone already there.
+      if (viewerJoinedNow || (stateKeys.has(m.userId) && !(await wasJoinedAt(req, roomId, m.userId, since)))) users.add(m.userId);
+    }
+  }
+  return users;
+}
+
+/** Was the user joined to the room at that events position? */
+async function wasJoinedAt(req: SyncRequest, roomId: string, userId: string, position: number): Promise<boolean> {
+  const row = await req.ctx.storage.db
+    .selectFrom('events')
+    .select('event_id')
+    .where('room_id', '=', roomId)
+    .where('type', '=', 'm.room.member')
+    .where('state_key', '=', userId)
+    .where('stream_ordering', '<=', position)
+    .where('outlier', '=', 0)
+    .where('rejected_reason', 'is', null)
+    .where('soft_failed', '=', 0)
+    .orderBy('stream_ordering', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const event = row && (await req.ctx.storage.events.getEvent(row.event_id));
+  return event?.content.membership === 'join';
+}
+
+async function currentPresenceOf(req: SyncRequest, userIds: readonly string[]): Promise<StoredPresence[]> {
+  const found = await Promise.all(userIds.map((u) => req.ctx.storage.presence.get(u)));
+  return found.filter((p): p is StoredPresence => p !== undefined);
+}
 
 export function presenceContent(p: StoredPresence, now: number): JsonObject {
   const content: JsonObject = {
