@@ -181,12 +181,11 @@ export class RoomEventPipeline {
 
   /** Sends an event into an existing room as `sender` (a local user). */
   async send(roomId: string, sender: string, draft: EventDraft, opts: SendOptions = {}): Promise<SentEvent> {
-    const earlier = await this.fromTxn(opts.txn);
-    if (earlier) return earlier;
     return this.inRoomLock(roomId, async () => {
-      // A retry can race the first attempt: look again under the lock.
-      const raced = await this.fromTxn(opts.txn);
-      if (raced) return raced;
+      // A retried transaction id returns the first attempt's event. Looked up under the room's
+      // lock only (once per send): a retry racing the first attempt waits for it there.
+      const earlier = await this.fromTxn(opts.txn);
+      if (earlier) return earlier;
       const room = await this.deps.storage.rooms.getRoom(roomId);
       if (!room) throw notFound('Unknown room');
       const version = knownVersion(room.roomVersion);
@@ -214,12 +213,15 @@ export class RoomEventPipeline {
   ): Promise<SentEvent> {
     const { storage } = this.deps;
     const extremities = await storage.events.getForwardExtremities(roomId);
-    const prevEvents = [...(await storage.events.getEvents(extremities)).values()]
+    // The prev events are read in the same query as the auth state's events.
+    const { state: authState, alsoLoaded } = await this.loadAuthState(roomId, version, { ...draft, sender }, extremities);
+    const prevEvents = extremities
+      .map((id) => alsoLoaded.get(id))
+      .filter((e): e is RoomEvent => e !== undefined)
       .sort((a, b) => b.depth - a.depth)
       .slice(0, MAX_PREV_EVENTS);
     const depth = Math.min(Math.max(0, ...prevEvents.map((e) => e.depth)) + 1, Number.MAX_SAFE_INTEGER);
 
-    const authState = await this.loadAuthState(roomId, version, { ...draft, sender });
     const authEvents = authEventTypes({ ...draft, sender }, version)
       .map(([type, sk]) => authState.get(keyOf(type, sk)))
       .filter((e): e is RoomEvent => e !== undefined);
@@ -229,18 +231,22 @@ export class RoomEventPipeline {
     return this.authorisePersist(event, version, authState, opts, prevEvents.length > 1);
   }
 
-  /** The current state entries the auth rules may consult for this event, by state key. */
+  /**
+   * The current state entries the auth rules may consult for this event, by state key; and the
+   * events `alsoLoad` names (read in the same query), in `alsoLoaded`.
+   */
   private async loadAuthState(
     roomId: string,
     version: RoomVersion,
     draft: EventDraft & { sender: string },
-  ): Promise<Map<string, RoomEvent>> {
+    alsoLoad: readonly string[] = [],
+  ): Promise<{ state: Map<string, RoomEvent>; alsoLoaded: Map<string, RoomEvent> }> {
     const { events } = this.deps.storage;
     const wanted = authEventTypes(draft, version);
     // The create event is part of every room's auth state, listed in auth_events or not (v12).
-    wanted.push(['m.room.create', '']);
+    if (!wanted.some(([type, sk]) => type === 'm.room.create' && sk === '')) wanted.push(['m.room.create', '']);
     const ids = await Promise.all(wanted.map(([type, sk]) => events.getCurrentStateEventId(roomId, type, sk)));
-    const loaded = await events.getEvents(ids.filter((id): id is string => id !== undefined));
+    const loaded = await events.getEvents([...ids.filter((id): id is string => id !== undefined), ...alsoLoad]);
     const state = new Map<string, RoomEvent>();
     wanted.forEach(([type, sk], i) => {
       const event = ids[i] && loaded.get(ids[i]!);
@@ -250,7 +256,7 @@ export class RoomEventPipeline {
       const create = await events.getEvent(createEventIdForRoom(roomId));
       if (create) state.set(keyOf('m.room.create', ''), create);
     }
-    return state;
+    return { state, alsoLoaded: loaded };
   }
 
   private buildPdu(

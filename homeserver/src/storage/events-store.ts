@@ -27,7 +27,7 @@ import { MissingStateError, UnknownRoomError } from './errors.js';
 import type { Database, EventsTable } from './schema.js';
 import { applyDelta, diffStates, type StateDelta, type StateGroupStore } from './state-groups.js';
 import { currentStreamPosition, lockStream, setStreamPosition, writeTransaction, type Engine } from './transactions.js';
-import { arg, PreparedQuery } from './prepared.js';
+import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
 
 const CURRENT_STATE_EVENT_ID = new PreparedQuery<[roomId: string, type: string, stateKey: string], { event_id: string }>((db) =>
   db.selectFrom('current_state').select('event_id').where('room_id', '=', arg(0)).where('type', '=', arg(1)).where('state_key', '=', arg(2)),
@@ -124,6 +124,138 @@ const EVENT_COLUMNS = [
 /** Ids per `IN (…)` list. */
 const ID_CHUNK = 500;
 
+// The statements of the local send path, compiled once (prepared.ts): building and compiling them
+// with kysely cost more CPU than SQLite running them (docs/PERFORMANCE.md, third round).
+const EXISTING_EVENT = new PreparedQuery<[eventId: string], { outlier: number; stream_ordering: number }>((db) =>
+  db.selectFrom('events').select(['outlier', 'stream_ordering']).where('event_id', '=', arg(0)),
+);
+const STATE_GROUPS_OF_EVENT = new PreparedQuery<
+  [eventId: string],
+  { state_group_before: number; state_group_after: number }
+>((db) => db.selectFrom('event_to_state_group').select(['state_group_before', 'state_group_after']).where('event_id', '=', arg(0)));
+const ROOM_FOR_PERSIST = new PreparedQuery<[roomId: string], { room_version: string; current_state_group: number | null }>((db) =>
+  db.selectFrom('rooms').select(['room_version', 'current_state_group']).where('room_id', '=', arg(0)),
+);
+const LOCK_STREAM = new PreparedQuery<[stream: string], { position: number }>((db) =>
+  db.selectFrom('stream_positions').select('position').where('stream', '=', arg(0)),
+);
+const LOCK_STREAM_FOR_UPDATE = new PreparedQuery<[stream: string], { position: number }>((db) =>
+  db.selectFrom('stream_positions').select('position').where('stream', '=', arg(0)).forUpdate(),
+);
+const SET_STREAM_POSITION = new PreparedQuery<[position: number, stream: string]>((db) =>
+  db.updateTable('stream_positions').set({ position: arg(0) }).where('stream', '=', arg(1)),
+);
+/** The columns of `events` written by persistEvent, in argument order (after event_id). */
+const EVENT_ROW_COLUMNS = [
+  'room_id',
+  'type',
+  'state_key',
+  'sender',
+  'depth',
+  'origin_server_ts',
+  'received_ts',
+  'stream_ordering',
+  'redacts',
+  'pdu_json',
+  'outlier',
+  'rejected_reason',
+  'soft_failed',
+] as const;
+const INSERT_EVENT = new PreparedQuery<unknown[]>((db) =>
+  db.insertInto('events').values({
+    event_id: arg(0),
+    ...Object.fromEntries(EVENT_ROW_COLUMNS.map((c, i) => [c, arg(i + 1)])),
+    redacted_because: null,
+  } as never),
+);
+const UPDATE_EVENT = new PreparedQuery<unknown[]>((db) =>
+  db
+    .updateTable('events')
+    .set(Object.fromEntries(EVENT_ROW_COLUMNS.map((c, i) => [c, arg(i + 1)])) as never)
+    .where('event_id', '=', arg(0)),
+);
+/** Edge rows per statement (3 parameters each). */
+const EDGE_CHUNK = 100;
+const INSERT_PREV_EDGES = new PreparedQueryFamily<unknown[]>((db, rows) =>
+  db
+    .insertInto('event_edges')
+    .values(Array.from({ length: rows }, (_, i) => ({ event_id: arg(i * 3), prev_event_id: arg(i * 3 + 1), room_id: arg(i * 3 + 2) })))
+    .onConflict((oc) => oc.columns(['event_id', 'prev_event_id']).doNothing()),
+);
+const INSERT_AUTH_EDGES = new PreparedQueryFamily<unknown[]>((db, rows) =>
+  db
+    .insertInto('event_auth')
+    .values(Array.from({ length: rows }, (_, i) => ({ event_id: arg(i * 3), auth_event_id: arg(i * 3 + 1), room_id: arg(i * 3 + 2) })))
+    .onConflict((oc) => oc.columns(['event_id', 'auth_event_id']).doNothing()),
+);
+/** Ids per `IN (…)` list of a prepared query (one compiled shape per list length). */
+const PREPARED_ID_CHUNK = 100;
+const AFTER_GROUPS_OF = new PreparedQueryFamily<string[], { event_id: string; state_group_after: number }>((db, n) =>
+  db
+    .selectFrom('event_to_state_group')
+    .select(['event_id', 'state_group_after'])
+    .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+);
+const EVENTS_BY_ID = new PreparedQueryFamily<string[], EventRow>((db, n) =>
+  db
+    .selectFrom('events')
+    .select(EVENT_COLUMNS)
+    .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+);
+const INSERT_EVENT_STATE_GROUPS = new PreparedQuery<[eventId: string, roomId: string, before: number, after: number]>((db) =>
+  db
+    .insertInto('event_to_state_group')
+    .values({ event_id: arg(0), room_id: arg(1), state_group_before: arg(2), state_group_after: arg(3) }),
+);
+const DELETE_FORWARD_EXTREMITIES = new PreparedQueryFamily<string[]>((db, n) =>
+  db
+    .deleteFrom('event_forward_extremities')
+    .where('room_id', '=', arg(0))
+    .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i + 1))),
+);
+/** Inserts the event as a forward extremity unless a stored, accepted event has it as a prev event. */
+const INSERT_FORWARD_EXTREMITY = new PreparedQuery<[roomId: string, eventId: string]>((db) =>
+  db
+    .insertInto('event_forward_extremities')
+    .columns(['room_id', 'event_id'])
+    .expression(
+      db
+        .selectNoFrom((eb) => [eb.val(arg(0)).as('room_id'), eb.val(arg(1)).as('event_id')])
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('event_edges as e')
+                .innerJoin('events as c', 'c.event_id', 'e.event_id')
+                .select('c.event_id')
+                .where('e.prev_event_id', '=', arg(1))
+                .where('c.outlier', '=', 0)
+                .where('c.rejected_reason', 'is', null)
+                .where('c.soft_failed', '=', 0),
+            ),
+          ),
+        ),
+    )
+    .onConflict((oc) => oc.columns(['room_id', 'event_id']).doNothing()),
+);
+const FORWARD_EXTREMITIES = new PreparedQuery<[roomId: string], { event_id: string }>((db) =>
+  db.selectFrom('event_forward_extremities').select('event_id').where('room_id', '=', arg(0)).orderBy('event_id'),
+);
+const DELETE_CURRENT_STATE = new PreparedQuery<[roomId: string, type: string, stateKey: string]>((db) =>
+  db.deleteFrom('current_state').where('room_id', '=', arg(0)).where('type', '=', arg(1)).where('state_key', '=', arg(2)),
+);
+const UPSERT_CURRENT_STATE = new PreparedQuery<[roomId: string, type: string, stateKey: string, eventId: string]>((db) =>
+  db
+    .insertInto('current_state')
+    .values({ room_id: arg(0), type: arg(1), state_key: arg(2), event_id: arg(3) })
+    .onConflict((oc) => oc.columns(['room_id', 'type', 'state_key']).doUpdateSet((eb) => ({ event_id: eb.ref('excluded.event_id') }))),
+);
+const SET_CURRENT_STATE_GROUP = new PreparedQuery<[group: number | null, roomId: string]>((db) =>
+  db.updateTable('rooms').set({ current_state_group: arg(0) }).where('room_id', '=', arg(1)),
+);
+const EVENT_BY_ID = new PreparedQuery<[eventId: string], EventRow>((db) =>
+  db.selectFrom('events').select(EVENT_COLUMNS).where('event_id', '=', arg(0)),
+);
+
 export class EventsStore {
   constructor(
     private readonly db: Kysely<Database>,
@@ -139,20 +271,12 @@ export class EventsStore {
   async persistEvent(event: RoomEvent, opts: PersistEventOptions = {}): Promise<PersistEventResult> {
     checkEvent(event);
     return writeTransaction(this.db, this.engine, async (trx) => {
-      const lastPosition = await lockStream(trx, this.engine, EVENTS_STREAM);
+      const lastPosition = await this.lockEventsStream(trx);
 
-      const existing = await trx
-        .selectFrom('events')
-        .select(['outlier', 'stream_ordering'])
-        .where('event_id', '=', event.event_id)
-        .executeTakeFirst();
+      const existing = await EXISTING_EVENT.first(trx, event.event_id);
       const outlier = opts.outlier === true;
       if (existing && (existing.outlier === 0 || outlier)) {
-        const groups = await trx
-          .selectFrom('event_to_state_group')
-          .select(['state_group_before', 'state_group_after'])
-          .where('event_id', '=', event.event_id)
-          .executeTakeFirst();
+        const groups = await STATE_GROUPS_OF_EVENT.first(trx, event.event_id);
         return {
           eventId: event.event_id,
           streamPosition: existing.stream_ordering,
@@ -166,34 +290,29 @@ export class EventsStore {
       const room = await this.ensureRoom(trx, event);
       const backfilled = opts.backfillPosition !== undefined && !outlier;
       const position = backfilled ? opts.backfillPosition! : lastPosition + 1;
-      if (!backfilled) await setStreamPosition(trx, EVENTS_STREAM, position);
+      if (!backfilled) await SET_STREAM_POSITION.execute(trx, position, EVENTS_STREAM);
 
       const rejected = opts.rejectedReason !== undefined;
       const softFailed = opts.softFailed === true;
-      const row = {
-        room_id: event.room_id,
-        type: event.type,
-        state_key: event.state_key ?? null,
-        sender: event.sender,
-        depth: event.depth,
-        origin_server_ts: event.origin_server_ts,
-        received_ts: opts.receivedTs ?? Date.now(),
-        stream_ordering: position,
-        redacts: event.redacts ?? null,
-        pdu_json: JSON.stringify(event.pdu),
-        outlier: outlier ? 1 : 0,
-        rejected_reason: opts.rejectedReason ?? null,
-        soft_failed: softFailed ? 1 : 0,
-      };
-      if (existing) {
-        // De-outliering: same event, now with state and a place in the stream.
-        await trx.updateTable('events').set(row).where('event_id', '=', event.event_id).execute();
-      } else {
-        await trx
-          .insertInto('events')
-          .values({ event_id: event.event_id, ...row, redacted_because: null })
-          .execute();
-      }
+      // In EVENT_ROW_COLUMNS' order, after the event id.
+      const row = [
+        event.event_id,
+        event.room_id,
+        event.type,
+        event.state_key ?? null,
+        event.sender,
+        event.depth,
+        event.origin_server_ts,
+        opts.receivedTs ?? Date.now(),
+        position,
+        event.redacts ?? null,
+        JSON.stringify(event.pdu),
+        outlier ? 1 : 0,
+        opts.rejectedReason ?? null,
+        softFailed ? 1 : 0,
+      ];
+      // De-outliering: same event, now with state and a place in the stream.
+      await (existing ? UPDATE_EVENT : INSERT_EVENT).execute(trx, ...row);
       await this.insertEdges(trx, event);
 
       const result: PersistEventResult = {
@@ -231,10 +350,7 @@ export class EventsStore {
           ownDelta.set(stateKey(event.type, event.state_key), event.event_id);
         }
         const after = await this.stateGroups.create(trx, event.room_id, event.event_id, before, ownDelta);
-        await trx
-          .insertInto('event_to_state_group')
-          .values({ event_id: event.event_id, room_id: event.room_id, state_group_before: before, state_group_after: after })
-          .execute();
+        await INSERT_EVENT_STATE_GROUPS.execute(trx, event.event_id, event.room_id, before, after);
         result.stateGroupBefore = before;
         result.stateGroupAfter = after;
 
@@ -365,7 +481,7 @@ export class EventsStore {
 
 
   async getEvent(eventId: string): Promise<RoomEvent | undefined> {
-    const row = await this.db.selectFrom('events').select(EVENT_COLUMNS).where('event_id', '=', eventId).executeTakeFirst();
+    const row = await EVENT_BY_ID.first(this.db, eventId);
     return row && rowToEvent(row);
   }
 
@@ -377,12 +493,9 @@ export class EventsStore {
   async getEvents(eventIds: Iterable<string>): Promise<Map<string, RoomEvent>> {
     const ids = [...new Set(eventIds)];
     const out = new Map<string, RoomEvent>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('events')
-        .select(EVENT_COLUMNS)
-        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .execute();
+    for (let i = 0; i < ids.length; i += PREPARED_ID_CHUNK) {
+      const chunk = ids.slice(i, i + PREPARED_ID_CHUNK);
+      const rows = await EVENTS_BY_ID.of(chunk.length).rows(this.db, ...chunk);
       for (const row of rows) out.set(row.event_id, rowToEvent(row));
     }
     return out;
@@ -494,12 +607,7 @@ export class EventsStore {
 
   /** The room's forward extremities (the events new local events point at), sorted. */
   async getForwardExtremities(roomId: string): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('event_forward_extremities')
-      .select('event_id')
-      .where('room_id', '=', roomId)
-      .orderBy('event_id')
-      .execute();
+    const rows = await FORWARD_EXTREMITIES.rows(this.db, roomId);
     return rows.map((r) => r.event_id);
   }
 
@@ -547,11 +655,7 @@ export class EventsStore {
     trx: Kysely<Database>,
     event: RoomEvent,
   ): Promise<{ room_version: string; current_state_group: number | null }> {
-    const room = await trx
-      .selectFrom('rooms')
-      .select(['room_version', 'current_state_group'])
-      .where('room_id', '=', event.room_id)
-      .executeTakeFirst();
+    const room = await ROOM_FOR_PERSIST.first(trx, event.room_id);
     if (room) return room;
     if (event.type !== 'm.room.create' || event.state_key !== '') throw new UnknownRoomError(event.room_id);
     const version = event.content.room_version;
@@ -570,42 +674,24 @@ export class EventsStore {
   }
 
   private async insertEdges(trx: Kysely<Database>, event: RoomEvent): Promise<void> {
-    const prev = [...new Set(event.prev_events)].map((id) => ({
-      event_id: event.event_id,
-      prev_event_id: id,
-      room_id: event.room_id,
-    }));
-    const auth = [...new Set(event.auth_events)].map((id) => ({
-      event_id: event.event_id,
-      auth_event_id: id,
-      room_id: event.room_id,
-    }));
-    for (let i = 0; i < prev.length; i += ID_CHUNK) {
-      await trx
-        .insertInto('event_edges')
-        .values(prev.slice(i, i + ID_CHUNK))
-        .onConflict((oc) => oc.columns(['event_id', 'prev_event_id']).doNothing())
-        .execute();
-    }
-    for (let i = 0; i < auth.length; i += ID_CHUNK) {
-      await trx
-        .insertInto('event_auth')
-        .values(auth.slice(i, i + ID_CHUNK))
-        .onConflict((oc) => oc.columns(['event_id', 'auth_event_id']).doNothing())
-        .execute();
-    }
+    await insertEdgeRows(trx, INSERT_PREV_EDGES, event, event.prev_events);
+    await insertEdgeRows(trx, INSERT_AUTH_EDGES, event, event.auth_events);
+  }
+
+  /** The events stream's position, locked for this transaction (transactions.ts lockStream, prepared). */
+  private async lockEventsStream(trx: Kysely<Database>): Promise<number> {
+    const lock = this.engine === 'postgres' ? LOCK_STREAM_FOR_UPDATE : LOCK_STREAM;
+    const row = await lock.first(trx, EVENTS_STREAM);
+    return row ? row.position : lockStream(trx, this.engine, EVENTS_STREAM); // first use: creates the row
   }
 
   /** event id → its state-after group, for those of `eventIds` that have state. */
   private async afterGroupsOf(trx: Kysely<Database>, eventIds: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     const ids = [...new Set(eventIds)];
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const rows = await trx
-        .selectFrom('event_to_state_group')
-        .select(['event_id', 'state_group_after'])
-        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .execute();
+    for (let i = 0; i < ids.length; i += PREPARED_ID_CHUNK) {
+      const chunk = ids.slice(i, i + PREPARED_ID_CHUNK);
+      const rows = await AFTER_GROUPS_OF.of(chunk.length).rows(trx, ...chunk);
       for (const r of rows) out.set(r.event_id, r.state_group_after);
     }
     return out;
@@ -617,36 +703,12 @@ export class EventsStore {
    */
   private async updateForwardExtremities(trx: Kysely<Database>, event: RoomEvent): Promise<void> {
     const prev = [...new Set(event.prev_events)];
-    for (let i = 0; i < prev.length; i += ID_CHUNK) {
-      await trx
-        .deleteFrom('event_forward_extremities')
-        .where('room_id', '=', event.room_id)
-        .where('event_id', 'in', prev.slice(i, i + ID_CHUNK))
-        .execute();
+    for (let i = 0; i < prev.length; i += PREPARED_ID_CHUNK) {
+      const chunk = prev.slice(i, i + PREPARED_ID_CHUNK);
+      await DELETE_FORWARD_EXTREMITIES.of(chunk.length).execute(trx, event.room_id, ...chunk);
     }
     // One statement: insert unless a stored, accepted event already has it as a prev event.
-    await trx
-      .insertInto('event_forward_extremities')
-      .columns(['room_id', 'event_id'])
-      .expression(
-        trx
-          .selectNoFrom((eb) => [eb.val(event.room_id).as('room_id'), eb.val(event.event_id).as('event_id')])
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('event_edges as e')
-                  .innerJoin('events as c', 'c.event_id', 'e.event_id')
-                  .select('c.event_id')
-                  .where('e.prev_event_id', '=', event.event_id)
-                  .where('c.outlier', '=', 0)
-                  .where('c.rejected_reason', 'is', null)
-                  .where('c.soft_failed', '=', 0),
-              ),
-            ),
-          ),
-      )
-      .onConflict((oc) => oc.columns(['room_id', 'event_id']).doNothing())
-      .execute();
+    await INSERT_FORWARD_EXTREMITY.execute(trx, event.room_id, event.event_id);
   }
 
   private async updateCurrentState(
@@ -662,11 +724,7 @@ export class EventsStore {
       delta = diffStates(await this.loadCurrentState(trx, roomId, currentGroup), s.resolved);
       newGroup = null;
     } else {
-      const extremities = await trx
-        .selectFrom('event_forward_extremities')
-        .select('event_id')
-        .where('room_id', '=', roomId)
-        .execute();
+      const extremities = await FORWARD_EXTREMITIES.rows(trx, roomId);
       if (extremities.length === 1 && extremities[0]!.event_id === event.event_id) {
         // The event is the tip of the room: current state is the state after it.
         if (currentGroup !== null && currentGroup === s.before) {
@@ -687,24 +745,10 @@ export class EventsStore {
 
     for (const [key, eventId] of delta) {
       const [type, state_key] = JSON.parse(key) as [string, string];
-      if (eventId === null) {
-        await trx
-          .deleteFrom('current_state')
-          .where('room_id', '=', roomId)
-          .where('type', '=', type)
-          .where('state_key', '=', state_key)
-          .execute();
-      } else {
-        await trx
-          .insertInto('current_state')
-          .values({ room_id: roomId, type, state_key, event_id: eventId })
-          .onConflict((oc) => oc.columns(['room_id', 'type', 'state_key']).doUpdateSet({ event_id: eventId }))
-          .execute();
-      }
+      if (eventId === null) await DELETE_CURRENT_STATE.execute(trx, roomId, type, state_key);
+      else await UPSERT_CURRENT_STATE.execute(trx, roomId, type, state_key, eventId);
     }
-    if (newGroup !== currentGroup) {
-      await trx.updateTable('rooms').set({ current_state_group: newGroup }).where('room_id', '=', roomId).execute();
-    }
+    if (newGroup !== currentGroup) await SET_CURRENT_STATE_GROUP.execute(trx, newGroup, roomId);
     return delta;
   }
 
@@ -722,6 +766,21 @@ export class EventsStore {
     const state: StateMap = new Map();
     applyDelta(state, new Map(rows.map((r) => [stateKey(r.type, r.state_key), r.event_id])));
     return state;
+  }
+}
+
+/** One (event, other event, room) row per distinct id in `ids`, in chunks of EDGE_CHUNK. */
+async function insertEdgeRows(
+  trx: Kysely<Database>,
+  query: PreparedQueryFamily<unknown[]>,
+  event: RoomEvent,
+  ids: readonly string[],
+): Promise<void> {
+  const distinct = [...new Set(ids)];
+  for (let i = 0; i < distinct.length; i += EDGE_CHUNK) {
+    const chunk = distinct.slice(i, i + EDGE_CHUNK);
+    const args = chunk.flatMap((id) => [event.event_id, id, event.room_id]);
+    await query.of(chunk.length).execute(trx, ...args);
   }
 }
 

@@ -5,11 +5,54 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { JsonObject, RoomEvent } from '../events/types.js';
 import type { Database, RoomMembershipsTable } from './schema.js';
+import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
+
+/** Runs in the persist transaction of every membership event: compiled once (prepared.ts). */
+const UPSERT_MEMBERSHIP = new PreparedQuery<
+  [roomId: string, userId: string, membership: string, eventId: string, position: number, sender: string, displayName: string | null, avatarUrl: string | null]
+>((db) =>
+  db
+    .insertInto('room_memberships')
+    .values({
+      room_id: arg(0),
+      user_id: arg(1),
+      membership: arg(2),
+      event_id: arg(3),
+      stream_ordering: arg(4),
+      sender: arg(5),
+      display_name: arg(6),
+      avatar_url: arg(7),
+      forgotten: 0,
+    })
+    .onConflict((oc) =>
+      oc.columns(['room_id', 'user_id']).doUpdateSet((eb) => ({
+        membership: eb.ref('excluded.membership'),
+        event_id: eb.ref('excluded.event_id'),
+        stream_ordering: eb.ref('excluded.stream_ordering'),
+        sender: eb.ref('excluded.sender'),
+        display_name: eb.ref('excluded.display_name'),
+        avatar_url: eb.ref('excluded.avatar_url'),
+        forgotten: eb.ref('excluded.forgotten'),
+      })),
+    ),
+);
 
 /** Migration 0013's table (not in schema.ts's Database): stripped state of out-of-band memberships. */
 interface OutOfBandTables {
   out_of_band_room_state: { event_id: string; room_id: string; state_json: string };
 }
+
+/** A room's members with one of n memberships (federation's sender asks for every local event). */
+const MEMBERS_WITH = new PreparedQueryFamily<string[], Selectable<RoomMembershipsTable>>(
+  (db, n) =>
+    db
+      .selectFrom('room_memberships')
+      .selectAll()
+      .where('room_id', '=', arg(0))
+      .where('membership', 'in', Array.from({ length: n }, (_, i) => arg(i + 1)))
+      .orderBy('user_id'),
+  5,
+);
 
 export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
 
@@ -32,23 +75,17 @@ export class MembershipsStore {
   async record(trx: Kysely<Database>, event: RoomEvent, streamPosition: number): Promise<void> {
     if (event.type !== 'm.room.member' || event.state_key === undefined) return;
     const membership = String(event.content.membership ?? 'leave');
-    const row = {
-      room_id: event.room_id,
-      user_id: event.state_key,
+    await UPSERT_MEMBERSHIP.execute(
+      trx,
+      event.room_id,
+      event.state_key,
       membership,
-      event_id: event.event_id,
-      stream_ordering: streamPosition,
-      sender: event.sender,
-      display_name: typeof event.content.displayname === 'string' ? event.content.displayname : null,
-      avatar_url: typeof event.content.avatar_url === 'string' ? event.content.avatar_url : null,
-      forgotten: 0,
-    };
-    const { room_id: _r, user_id: _u, ...update } = row;
-    await trx
-      .insertInto('room_memberships')
-      .values(row)
-      .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet(update))
-      .execute();
+      event.event_id,
+      streamPosition,
+      event.sender,
+      typeof event.content.displayname === 'string' ? event.content.displayname : null,
+      typeof event.content.avatar_url === 'string' ? event.content.avatar_url : null,
+    );
   }
 
   async get(roomId: string, userId: string): Promise<MembershipRow | undefined> {
@@ -76,6 +113,9 @@ export class MembershipsStore {
 
   /** Members of a room, optionally only those with the given memberships. */
   async members(roomId: string, memberships?: readonly Membership[]): Promise<MembershipRow[]> {
+    if (memberships && memberships.length > 0) {
+      return (await MEMBERS_WITH.of(memberships.length).rows(this.db, roomId, ...memberships)).map(toRow);
+    }
     let query = this.db.selectFrom('room_memberships').selectAll().where('room_id', '=', roomId);
     if (memberships) query = query.where('membership', 'in', memberships);
     return (await query.orderBy('user_id').execute()).map(toRow);

@@ -12,6 +12,35 @@
 import { sql, type Kysely } from 'kysely';
 import { parseStateKey, stateKey, type StateMap } from '../events/types.js';
 import type { Database } from './schema.js';
+import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
+
+// Every accepted state event writes a delta group: these statements are compiled once (prepared.ts).
+const DELTA_DEPTH = new PreparedQuery<[group: number], { delta_depth: number }>((db) =>
+  db.selectFrom('state_groups').select('delta_depth').where('id', '=', arg(0)),
+);
+const INSERT_GROUP = new PreparedQuery<
+  [roomId: string, eventId: string | null, prevGroup: number | null, deltaDepth: number],
+  { id: number }
+>((db) =>
+  db
+    .insertInto('state_groups')
+    .values({ room_id: arg(0), event_id: arg(1), prev_group: arg(2), delta_depth: arg(3) })
+    .returning('id'),
+);
+/** Entry rows per prepared statement (4 parameters each); bigger sets use INSERT_CHUNK unprepared. */
+const PREPARED_ENTRIES = 8;
+const INSERT_ENTRIES = new PreparedQueryFamily<unknown[]>((db, rows) =>
+  db
+    .insertInto('state_group_entries')
+    .values(
+      Array.from({ length: rows }, (_, i) => ({
+        state_group: arg(i * 4),
+        type: arg(i * 4 + 1),
+        state_key: arg(i * 4 + 2),
+        event_id: arg(i * 4 + 3),
+      })),
+    ),
+);
 
 /** A change of state: state key → new event id, or null when the key is removed. */
 export type StateDelta = Map<string, string | null>;
@@ -104,7 +133,8 @@ export class StateGroupStore {
   ): Promise<number> {
     if (base !== null) {
       if (delta.size === 0) return base;
-      const row = await trx.selectFrom('state_groups').select('delta_depth').where('id', '=', base).executeTakeFirstOrThrow();
+      const row = await DELTA_DEPTH.first(trx, base);
+      if (!row) throw new Error(`state group ${base} does not exist`);
       if (row.delta_depth + 1 <= this.maxDeltaDepth) {
         const id = await this.insertGroup(trx, roomId, eventId, base, row.delta_depth + 1);
         await this.insertEntries(trx, id, delta);
@@ -163,11 +193,8 @@ export class StateGroupStore {
     prevGroup: number | null,
     deltaDepth: number,
   ): Promise<number> {
-    const row = await trx
-      .insertInto('state_groups')
-      .values({ room_id: roomId, event_id: eventId, prev_group: prevGroup, delta_depth: deltaDepth })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const row = await INSERT_GROUP.first(trx, roomId, eventId, prevGroup, deltaDepth);
+    if (!row) throw new Error('inserting a state group returned no id');
     return Number(row.id);
   }
 
@@ -176,6 +203,11 @@ export class StateGroupStore {
     group: number,
     entries: ReadonlyMap<string, string | null>,
   ): Promise<void> {
+    if (entries.size > 0 && entries.size <= PREPARED_ENTRIES) {
+      const args = [...entries].flatMap(([key, eventId]) => [group, ...parseStateKey(key), eventId]);
+      await INSERT_ENTRIES.of(entries.size).execute(trx, ...args);
+      return;
+    }
     const rows = [...entries].map(([key, eventId]) => {
       const [type, state_key] = parseStateKey(key);
       return { state_group: group, type, state_key, event_id: eventId };

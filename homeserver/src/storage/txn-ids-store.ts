@@ -4,6 +4,24 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { arg, PreparedQuery } from './prepared.js';
+
+// Both run for every message sent with a transaction id: compiled once (prepared.ts).
+const FIND = new PreparedQuery<[userId: string, deviceId: string, txnId: string], { room_id: string; event_id: string }>((db) =>
+  db
+    .selectFrom('event_txn_ids')
+    .select(['room_id', 'event_id'])
+    .where('user_id', '=', arg(0))
+    .where('device_id', '=', arg(1))
+    .where('txn_id', '=', arg(2)),
+);
+const RECORD = new PreparedQuery<[userId: string, deviceId: string, txnId: string, roomId: string, eventId: string, ts: number]>(
+  (db) =>
+    db
+      .insertInto('event_txn_ids')
+      .values({ user_id: arg(0), device_id: arg(1), txn_id: arg(2), room_id: arg(3), event_id: arg(4), created_ts: arg(5) })
+      .onConflict((oc) => oc.columns(['user_id', 'device_id', 'txn_id']).doNothing()),
+);
 
 export interface TxnKey {
   userId: string;
@@ -15,30 +33,13 @@ export class TxnIdsStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async find(key: TxnKey): Promise<{ roomId: string; eventId: string } | undefined> {
-    const row = await this.db
-      .selectFrom('event_txn_ids')
-      .select(['room_id', 'event_id'])
-      .where('user_id', '=', key.userId)
-      .where('device_id', '=', key.deviceId ?? '')
-      .where('txn_id', '=', key.txnId)
-      .executeTakeFirst();
+    const row = await FIND.first(this.db, key.userId, key.deviceId ?? '', key.txnId);
     return row && { roomId: row.room_id, eventId: row.event_id };
   }
 
   /** Call inside the event's persist transaction, so the id and the event commit together. */
   async record(trx: Kysely<Database>, key: TxnKey, roomId: string, eventId: string): Promise<void> {
-    await trx
-      .insertInto('event_txn_ids')
-      .values({
-        user_id: key.userId,
-        device_id: key.deviceId ?? '',
-        txn_id: key.txnId,
-        room_id: roomId,
-        event_id: eventId,
-        created_ts: Date.now(),
-      })
-      .onConflict((oc) => oc.columns(['user_id', 'device_id', 'txn_id']).doNothing())
-      .execute();
+    await RECORD.execute(trx, key.userId, key.deviceId ?? '', key.txnId, roomId, eventId, Date.now());
   }
 
   /** The transaction ids this device used for the given events (echoed to it in `unsigned`). */
