@@ -21,7 +21,7 @@
  * Stream positions: see transactions.ts. `persistEvent` locks the `events` stream first, so event
  * persistence is serialised (also across processes) and commit order equals position order.
  */
-import type { Kysely } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import { stateKey, type JsonObject, type JsonValue, type Pdu, type RoomEvent, type StateMap } from '../events/types.js';
 import { MissingStateError, UnknownRoomError } from './errors.js';
 import type { Database, EventsTable } from './schema.js';
@@ -396,18 +396,7 @@ export class EventsStore {
 
   /** Which of the given events were stored as rejected. */
   async getRejectedIds(eventIds: Iterable<string>): Promise<Set<string>> {
-    const ids = [...new Set(eventIds)];
-    const out = new Set<string>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('events')
-        .select('event_id')
-        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .where('rejected_reason', 'is not', null)
-        .execute();
-      for (const row of rows) out.add(row.event_id);
-    }
-    return out;
+    return this.idsWhere(eventIds, (eb) => eb('rejected_reason', 'is not', null));
   }
 
   /**
@@ -415,6 +404,16 @@ export class EventsStore {
    * (received over federation, kept apart from the timeline). Unknown ids are not listed.
    */
   async getHiddenIds(eventIds: Iterable<string>): Promise<Set<string>> {
+    return this.idsWhere(eventIds, (eb) =>
+      eb.or([eb('outlier', '<>', 0), eb('soft_failed', '<>', 0), eb('rejected_reason', 'is not', null)]),
+    );
+  }
+
+  /** The given event ids whose rows match `condition`, read in chunks. */
+  private async idsWhere(
+    eventIds: Iterable<string>,
+    condition: (eb: ExpressionBuilder<Database, 'events'>) => Expression<SqlBool>,
+  ): Promise<Set<string>> {
     const ids = [...new Set(eventIds)];
     const out = new Set<string>();
     for (let i = 0; i < ids.length; i += ID_CHUNK) {
@@ -422,11 +421,34 @@ export class EventsStore {
         .selectFrom('events')
         .select('event_id')
         .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .where((eb) => eb.or([eb('outlier', '<>', 0), eb('soft_failed', '<>', 0), eb('rejected_reason', 'is not', null)]))
+        .where(condition)
         .execute();
       for (const row of rows) out.add(row.event_id);
     }
     return out;
+  }
+
+  /**
+   * The user's membership in the room as of the accepted member event at or before the events
+   * stream position (undefined when there is none).
+   */
+  async membershipAt(roomId: string, userId: string, position: number): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('events')
+      .select('event_id')
+      .where('room_id', '=', roomId)
+      .where('type', '=', 'm.room.member')
+      .where('state_key', '=', userId)
+      .where('stream_ordering', '<=', position)
+      .where('outlier', '=', 0)
+      .where('rejected_reason', 'is', null)
+      .where('soft_failed', '=', 0)
+      .orderBy('stream_ordering', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const event = row && (await this.getEvent(row.event_id));
+    const membership = event?.content.membership;
+    return typeof membership === 'string' ? membership : undefined;
   }
 
   /**

@@ -54,7 +54,7 @@ export async function buildSync(ctx: ServerContext, params: SyncParams): Promise
   const joinedAtSince = new Set<string>();
   if (since) {
     for (const m of memberships) {
-      if (m.membership === 'join' && m.streamPosition > since.events && (await wasJoinedAt(ctx, m.roomId, m.userId, since.events))) {
+      if (m.membership === 'join' && m.streamPosition > since.events && (await ctx.storage.events.membershipAt(m.roomId, m.userId, since.events)) === 'join') {
         joinedAtSince.add(m.roomId);
       }
     }
@@ -92,24 +92,6 @@ const ALL_STREAM_POSITIONS = new PreparedQuery<[], { stream: string; position: n
   db.selectFrom('stream_positions').select(['stream', 'position']),
 );
 
-/** Was the user joined at that position (so a newer join event is a profile change, not a join)? */
-async function wasJoinedAt(ctx: ServerContext, roomId: string, userId: string, position: number): Promise<boolean> {
-  const row = await ctx.storage.db
-    .selectFrom('events')
-    .select('event_id')
-    .where('room_id', '=', roomId)
-    .where('type', '=', 'm.room.member')
-    .where('state_key', '=', userId)
-    .where('stream_ordering', '<=', position)
-    .where('outlier', '=', 0)
-    .where('rejected_reason', 'is', null)
-    .where('soft_failed', '=', 0)
-    .orderBy('stream_ordering', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  const event = row && (await ctx.storage.events.getEvent(row.event_id));
-  return event?.content.membership === 'join';
-}
 
 /** A token ahead of the server (e.g. a database restored from a backup) counts as "now". */
 function clampTo(since: StreamPositions, to: StreamPositions): StreamPositions {

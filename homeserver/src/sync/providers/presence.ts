@@ -71,34 +71,16 @@ async function usersNewlySharingARoom(req: SyncRequest): Promise<Set<string>> {
   }
   for (const [roomId, stateKeys] of touched) {
     const joined = await req.ctx.storage.memberships.members(roomId, ['join']);
-    const viewerJoinedNow = stateKeys.has(req.userId) && !(await wasJoinedAt(req, roomId, req.userId, since));
+    const viewerJoinedNow = stateKeys.has(req.userId) && (await req.ctx.storage.events.membershipAt(roomId, req.userId, since)) !== 'join';
     for (const m of joined) {
       if (m.userId === req.userId) continue;
       // A member event after the token may only be a profile change of someone already there.
-      if (viewerJoinedNow || (stateKeys.has(m.userId) && !(await wasJoinedAt(req, roomId, m.userId, since)))) users.add(m.userId);
+      if (viewerJoinedNow || (stateKeys.has(m.userId) && (await req.ctx.storage.events.membershipAt(roomId, m.userId, since)) !== 'join')) users.add(m.userId);
     }
   }
   return users;
 }
 
-/** Was the user joined to the room at that events position? */
-async function wasJoinedAt(req: SyncRequest, roomId: string, userId: string, position: number): Promise<boolean> {
-  const row = await req.ctx.storage.db
-    .selectFrom('events')
-    .select('event_id')
-    .where('room_id', '=', roomId)
-    .where('type', '=', 'm.room.member')
-    .where('state_key', '=', userId)
-    .where('stream_ordering', '<=', position)
-    .where('outlier', '=', 0)
-    .where('rejected_reason', 'is', null)
-    .where('soft_failed', '=', 0)
-    .orderBy('stream_ordering', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  const event = row && (await req.ctx.storage.events.getEvent(row.event_id));
-  return event?.content.membership === 'join';
-}
 
 async function currentPresenceOf(req: SyncRequest, userIds: readonly string[]): Promise<StoredPresence[]> {
   const found = await Promise.all(userIds.map((u) => req.ctx.storage.presence.get(u)));
