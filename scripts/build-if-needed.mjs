@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `npm start` runs this first: compile the TypeScript when dist/ is missing or older than a source,
-// and bundle the web client (Vite, into dist/client) when its bundle is missing or older than its
-// sources. `--client` bundles only the web client (the browser tests use it).
+// `npm start` runs this first: bundle the server (esbuild, scripts/build-server.mjs) when dist/ is
+// missing or older than a source, and the web client (Vite, into dist/client) when its bundle is
+// missing or older than its sources. `--client` bundles only the web client (the browser tests use it).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const SERVER_SOURCES = ['homeserver/src', 'media-repo/src', 'bridges/src', 'tsconfig.json', 'package.json'];
+const SERVER_SOURCES = ['homeserver/src', 'media-repo/src', 'bridges/src', 'scripts/build-server.mjs', 'package.json'];
 const SERVER_OUTPUT = 'dist/homeserver/src/main.js';
 const CLIENT_SOURCES = ['client/src', 'client/public', 'client/index.html', 'client/vite.config.ts', 'package.json'];
 const CLIENT_OUTPUT = 'dist/client/index.html';
@@ -35,7 +35,7 @@ function run(what, args) {
 
 const clientOnly = process.argv.includes('--client');
 if (!clientOnly && stale(SERVER_OUTPUT, SERVER_SOURCES)) {
-  run('compiling TypeScript (npm run build)', ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json']);
+  run('bundling the server (npm run build:server)', ['scripts/build-server.mjs']);
 }
 if (stale(CLIENT_OUTPUT, CLIENT_SOURCES)) {
   run('bundling the web client (npm run build:client)', ['node_modules/vite/bin/vite.js', 'build', '--config', 'client/vite.config.ts']);

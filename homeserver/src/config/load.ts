@@ -8,14 +8,15 @@
  * homeserver.yaml starts Hearth.
  */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { getRoomVersion } from '../rooms/room-versions.js';
 import type { DatabaseConfig } from '../storage/database.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { parseDuration, parseSize } from './units.js';
+import { configValidator } from './validator.js';
+
+export { isIpRange } from './formats.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -64,19 +65,6 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-const SERVER_NAME = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
-
-// validateSchema: false — checking our own (fixed, tested) schema against JSON Schema's meta-schema
-// compiled the meta-schema at every start: ~0.2 s of the startup (docs/PERFORMANCE.md).
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, verbose: true, validateSchema: false });
-ajv.addFormat('server-name', (s: string) => SERVER_NAME.test(s) && s.length <= 255);
-ajv.addFormat('http-url', (s: string) => /^https?:\/\/[^\s/]+/.test(s));
-ajv.addFormat('duration', (s: string) => parseDuration(s) !== undefined);
-ajv.addFormat('size', (s: string) => parseSize(s) !== undefined);
-ajv.addFormat('ip-range', isIpRange);
-ajv.addFormat('room-version', (s: string) => getRoomVersion(s) !== undefined);
-const validate = ajv.compile<RawConfig>(configSchema);
-
 const FORMAT_HINTS: Record<string, string> = {
   'server-name': 'must be a host name with an optional port, such as example.com or example.com:8448',
   'http-url': 'must be an http:// or https:// URL',
@@ -85,16 +73,6 @@ const FORMAT_HINTS: Record<string, string> = {
   'ip-range': 'must be an IP address or CIDR range such as 10.0.0.0/8 or fc00::/7',
   'room-version': 'must be a known room version (1 to 12)',
 };
-
-export function isIpRange(s: string): boolean {
-  const [address, prefix, ...rest] = s.split('/');
-  if (rest.length > 0 || !address) return false;
-  const family = isIP(address);
-  if (family === 0) return false;
-  if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
-  return Number(prefix) <= (family === 4 ? 32 : 128);
-}
 
 /** Reads and parses the given config files. */
 export function loadConfigFiles(paths: string[]): LoadedConfig {
@@ -124,6 +102,7 @@ export function parseConfig(sources: ConfigSource[]): LoadedConfig {
     (path) => `${fileOf(topKey(path))}: ${path}: unknown option, ignored`,
   );
 
+  const validate = configValidator();
   if (!validate(merged)) {
     const error = validate.errors![0]!;
     const path = errorPath(error);

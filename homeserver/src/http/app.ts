@@ -43,6 +43,7 @@ import { registerWellKnown } from '../api/well-known.js';
 import { registerWebClient } from './web-client.js';
 import { mountFederationMedia, mountMediaRepo } from '../../../media-repo/src/mount.js';
 import { fromFrameworkError, MatrixError, notJson, unrecognized } from './errors.js';
+import { lazyValidatorFactory } from './lazy-validation.js';
 
 /** Every route of a listener app, as `app.hearthRoutes` (for tests that sweep all endpoints). */
 export interface RouteSummary {
@@ -60,6 +61,8 @@ export interface ListenerAppOptions {
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE'] as const;
 
 export async function buildListenerApp(ctx: ServerContext, opts: ListenerAppOptions): Promise<FastifyInstance> {
+  // Route schemas compile on each route's first request, not at start-up (lazy-validation.ts).
+  const lazy = lazyValidatorFactory();
   const serverOptions: FastifyServerOptions & { https?: HttpsServerOptions } = {
     loggerInstance: ctx.log,
     trustProxy: opts.trustProxy ?? false,
@@ -76,9 +79,12 @@ export async function buildListenerApp(ctx: ServerContext, opts: ListenerAppOpti
     },
     // Wrong types are 400 M_BAD_JSON, never silently converted; query strings are parsed by hand.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    schemaController: { compilersFactory: { buildValidator: lazy.buildValidator as never } },
     ...(opts.https ? { https: opts.https } : {}),
   };
   const app = Fastify(serverOptions) as unknown as FastifyInstance;
+  // Tests compile every route's schemas at once: a broken schema must fail there, not on a request.
+  app.decorate('hearthCompileSchemas', () => lazy.validators.compileAll());
 
   useMatrixJsonBodies(app);
   useMatrixErrors(app);
@@ -152,21 +158,28 @@ function useMatrixJsonBodies(app: FastifyInstance): void {
 }
 
 function useMatrixErrors(app: FastifyInstance): void {
-  // A second router over the same routes, to tell "unknown path" (404) from "wrong method" (405).
-  const knownPaths = FindMyWay();
   const routes: RouteSummary[] = [];
   app.decorate('hearthRoutes', routes);
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat().filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
-    for (const method of methods) {
-      routes.push({ method, url: route.url });
-      if (!knownPaths.hasRoute(method as 'GET', route.url)) knownPaths.on(method as 'GET', route.url, () => {});
-    }
+    for (const method of methods) routes.push({ method, url: route.url });
   });
+  // A second router over the same routes, to tell "unknown path" (404) from "wrong method" (405);
+  // built on the first unknown request (its routes cost as much as Fastify's own at start-up).
+  let knownPaths: ReturnType<typeof FindMyWay> | undefined;
+  const knownPathsRouter = () => {
+    if (knownPaths) return knownPaths;
+    knownPaths = FindMyWay();
+    for (const { method, url } of routes) {
+      if (!knownPaths.hasRoute(method as 'GET', url)) knownPaths.on(method as 'GET', url, () => {});
+    }
+    return knownPaths;
+  };
 
   const unrecognizedRequest = (request: FastifyRequest): MatrixError => {
     const path = request.url.split('?')[0]!;
-    const otherMethod = METHODS.some((m) => m !== request.method && knownPaths.find(m, path) !== null);
+    const router = knownPathsRouter();
+    const otherMethod = METHODS.some((m) => m !== request.method && router.find(m, path) !== null);
     return otherMethod ? unrecognized(405, 'Unrecognized request: method not allowed') : unrecognized(404);
   };
 
