@@ -13,8 +13,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import type { Agent, buildConnector, Dispatcher } from 'undici';
 import { ConfigError, describeFsError, type HearthConfig } from '../config/load.js';
+import { loadUndici } from '../http/undici.js';
 import { HEARTH_VERSION } from '../version.js';
 import { discardBody, hostForUrl, readLimited, ServerDiscovery, systemDnsResolver, type DnsResolver, type ResolvedServer } from './discovery.js';
 import { BlockedAddressError, filteringLookup, IpRangeFilter } from './ip-ranges.js';
@@ -52,7 +53,7 @@ export class HttpFederationClient implements FederationClient {
   private readonly tls: { ca?: string[]; rejectUnauthorized: boolean };
   /** One agent (and so one keep-alive pool) per destination and resolved target. */
   private readonly agents = new Map<string, Agent>();
-  private readonly wellKnownAgent: Agent;
+  private wellKnownAgent: Agent | undefined;
   private readonly maxResponseBytes: number;
   private closed = false;
 
@@ -61,10 +62,9 @@ export class HttpFederationClient implements FederationClient {
     this.resolver = deps.resolver ?? systemDnsResolver;
     this.tls = tlsOptions(deps.config);
     this.maxResponseBytes = deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    this.wellKnownAgent = new Agent({ connect: this.connector(undefined), keepAliveTimeout: 10_000 });
     this.discovery = new ServerDiscovery({
       resolver: this.resolver,
-      dispatcher: this.wellKnownAgent,
+      dispatcher: { request: async (opts) => (await this.wellKnownDispatcher()).request(opts) },
       wellKnownPort: deps.wellKnownPort,
       log: deps.log,
     });
@@ -113,7 +113,7 @@ export class HttpFederationClient implements FederationClient {
 
   async close(): Promise<void> {
     this.closed = true;
-    const agents = [...this.agents.values(), this.wellKnownAgent];
+    const agents = [...this.agents.values(), ...(this.wellKnownAgent ? [this.wellKnownAgent] : [])];
     this.agents.clear();
     // Shutdown does not wait for destinations that are slow to answer.
     await Promise.allSettled(agents.map((a) => a.destroy()));
@@ -139,7 +139,8 @@ export class HttpFederationClient implements FederationClient {
       accept: 'application/json',
     };
     if (content !== undefined) headers['content-type'] = 'application/json';
-    const pending = this.agentFor(destination, target).request({
+    const agent = await this.agentFor(destination, target);
+    const pending = agent.request({
       origin: `https://${hostForUrl(target.host)}:${target.port}`,
       path: uri,
       method: req.method,
@@ -159,12 +160,19 @@ export class HttpFederationClient implements FederationClient {
     }
   }
 
-  private agentFor(destination: string, target: ResolvedServer): Agent {
+  private async wellKnownDispatcher(): Promise<Agent> {
+    const { Agent, buildConnector } = await loadUndici();
+    if (this.closed) throw new Error('the federation client is closed');
+    return (this.wellKnownAgent ??= new Agent({ connect: this.connector(buildConnector, undefined), keepAliveTimeout: 10_000 }));
+  }
+
+  private async agentFor(destination: string, target: ResolvedServer): Promise<Agent> {
+    const { Agent, buildConnector } = await loadUndici();
     const key = `${destination}\n${target.host}\n${target.port}\n${target.tlsServername ?? ''}`;
     let agent = this.agents.get(key);
     if (!agent) {
       agent = new Agent({
-        connect: this.connector(target.tlsServername),
+        connect: this.connector(buildConnector, target.tlsServername),
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 10 * 60_000,
       });
@@ -182,8 +190,8 @@ export class HttpFederationClient implements FederationClient {
    * Opens TLS connections with our CA and verification settings, SNI `servername` (default: the
    * Host header's hostname), and the address filter on every address actually connected to.
    */
-  private connector(servername: string | undefined): buildConnector.connector {
-    const base = buildConnector({
+  private connector(build: typeof buildConnector, servername: string | undefined): buildConnector.connector {
+    const base = build({
       ...this.tls,
       timeout: CONNECT_TIMEOUT_MS,
       lookup: filteringLookup(this.filter, (hostname) => this.resolver.lookup(hostname)),

@@ -93,7 +93,7 @@ export class DiscoveryError extends Error {
 export interface DiscoveryOptions {
   resolver?: DnsResolver;
   /** Fetches `/.well-known/matrix/server` (the client's connection pool, with the IP filter). */
-  dispatcher: Dispatcher;
+  dispatcher: Pick<Dispatcher, 'request'>;
   /** The port of well-known requests: 443, as the spec says; tests point it elsewhere. */
   wellKnownPort?: number;
   now?: () => number;

@@ -11,7 +11,8 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { loadUndici } from '../../../homeserver/src/http/undici.js';
 import { MatrixError } from '../../../homeserver/src/http/errors.js';
 
 export class BlockedError extends MatrixError {
@@ -120,10 +121,18 @@ export interface FetchedResource {
 
 export class SafeFetcher {
   private readonly filter: IpFilter;
-  private readonly agent: Agent;
+  private agent: Agent | undefined;
+  private closed = false;
 
   constructor(private readonly opts: SafeFetchOptions) {
     this.filter = new IpFilter(opts.ipBlacklist, opts.ipWhitelist);
+  }
+
+  /** The connection pool, made on the first fetch (undici loads then: http/undici.ts). */
+  private async dispatcher(): Promise<Agent> {
+    const { Agent } = await loadUndici();
+    if (this.closed) throw new MatrixError(503, 'M_UNKNOWN', 'The server is shutting down');
+    if (this.agent) return this.agent;
     const filter = this.filter;
     this.agent = new Agent({
       connect: {
@@ -143,6 +152,7 @@ export class SafeFetcher {
       bodyTimeout: 10_000,
       connections: 16,
     });
+    return this.agent;
   }
 
   /** Throws BlockedError (403) when the URL may not be fetched. */
@@ -161,8 +171,9 @@ export class SafeFetcher {
       this.checkUrl(url);
       let res: Dispatcher.ResponseData;
       try {
+        const { request } = await loadUndici();
         res = await request(url, {
-          dispatcher: this.agent,
+          dispatcher: await this.dispatcher(),
           method: 'GET',
           signal,
           headers: {
@@ -220,7 +231,8 @@ export class SafeFetcher {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.closed = true;
+    await this.agent?.close();
   }
 }
 
