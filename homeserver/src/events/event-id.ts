@@ -25,6 +25,12 @@ export function computeEventId(pdu: Pdu, version: RoomVersion): string {
   }
 }
 
+/** The event id (v3+) of an event whose reference hash is known (see signNewEvent). */
+export function eventIdFromReferenceHash(hash: Uint8Array, version: RoomVersion): string {
+  if (version.eventFormat === 'v1') throw new Error('room version 1/2 event ids are not hashes');
+  return version.eventFormat === 'v3' ? `$${encodeBase64(hash)}` : `$${encodeBase64Url(hash)}`;
+}
+
 const V12 = getRoomVersion('12')!;
 
 /**

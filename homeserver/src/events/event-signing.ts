@@ -4,10 +4,11 @@
  * redacted form keeps, protects the rest.
  */
 import type { RoomVersion } from '../rooms/room-versions.js';
-import { canonicalJson } from './canonical-json.js';
-import { addContentHash } from './hashing.js';
+import { encodeBase64 } from './base64.js';
+import { canonicalJson, canonicalJsonBytes } from './canonical-json.js';
+import { addContentHash, sha256 } from './hashing.js';
 import { redactEvent } from './redaction.js';
-import { signJson, verifyJsonSignature, type SigningKey } from './signing.js';
+import { signBytes, signJson, verifyJsonSignature, type SigningKey } from './signing.js';
 import type { JsonObject, Pdu } from './types.js';
 
 /**
@@ -25,6 +26,41 @@ export function signEvent(pdu: Pdu, serverName: string, key: SigningKey, version
     strict: version.strictCanonicalJson,
   });
   return { ...hashed, signatures: signedRedacted.signatures };
+}
+
+/** A new event signed by `signNewEvent`, with what its checks need. */
+export interface SignedNewEvent {
+  pdu: Pdu;
+  /** Bytes of the signed PDU's canonical JSON (what MAX_PDU_BYTES bounds). */
+  size: number;
+  /** The reference hash (room versions 3+; what computeReferenceHash would return), else undefined. */
+  referenceHash: Uint8Array | undefined;
+}
+
+/**
+ * `signEvent` for an event this server has just built (no hashes, signatures or unsigned yet),
+ * encoding each form once instead of once per use: the full event (checked, content hash, size)
+ * and the redacted event (signature, and in v3+ the reference hash, which covers the same bytes:
+ * the redacted event without signatures, unsigned, age_ts and, v3+, event_id). The result is
+ * the same PDU `signEvent` returns; the size and hash equal those computed from it.
+ */
+export function signNewEvent(pdu: Pdu, serverName: string, key: SigningKey, version: RoomVersion): SignedNewEvent {
+  if ('hashes' in pdu || 'signatures' in pdu || 'unsigned' in pdu || 'age_ts' in pdu) {
+    const signed = signEvent(pdu, serverName, key, version);
+    return { pdu: signed, size: Buffer.byteLength(canonicalJson(signed, { strict: false }), 'utf8'), referenceHash: undefined };
+  }
+  const strict = version.strictCanonicalJson;
+  // Strict in v6+: never produce an event other servers would drop (as signEvent).
+  const full = canonicalJsonBytes(pdu, { strict });
+  const hashes = { sha256: encodeBase64(sha256(full)) };
+  const hashed: Pdu = { ...pdu, hashes };
+  const redacted = redactEvent(hashed, version);
+  const signedBytes = canonicalJsonBytes(redacted, { strict });
+  const signatures = { [serverName]: { [key.keyId]: signBytes(signedBytes, key) } };
+  // Canonical JSON of `hashed` plus `signatures`: two more keys, each `,"key":value` long.
+  const size = full.length + Buffer.byteLength(`,"hashes":${canonicalJson(hashes)},"signatures":${canonicalJson(signatures)}`, 'utf8');
+  const referenceHash = version.eventFormat !== 'v1' && !('event_id' in redacted) ? sha256(signedBytes) : undefined;
+  return { pdu: { ...hashed, signatures }, size, referenceHash };
 }
 
 /**

@@ -55,10 +55,24 @@ export function splitPropertyPath(path: string): string[] {
   return parts;
 }
 
+/** Split paths by path: every event is matched against the same few rule keys for every member. */
+const pathCache = new Map<string, readonly string[]>();
+const PATH_CACHE_LIMIT = 5000;
+
+function cachedPath(path: string): readonly string[] {
+  let parts = pathCache.get(path);
+  if (!parts) {
+    parts = splitPropertyPath(path);
+    if (pathCache.size >= PATH_CACHE_LIMIT) pathCache.clear();
+    pathCache.set(path, parts);
+  }
+  return parts;
+}
+
 /** The value at a dot-separated path of an event, or undefined when any step is missing. */
 export function valueAtPath(event: JsonObject, path: string): JsonValue | undefined {
   let value: JsonValue | undefined = event;
-  for (const part of splitPropertyPath(path)) {
+  for (const part of cachedPath(path)) {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
     if (!Object.prototype.hasOwnProperty.call(value, part)) return undefined;
     value = (value as JsonObject)[part];
@@ -103,8 +117,16 @@ export function globMatches(pattern: string, value: string, wordBoundary: boolea
 /** Whether `text` contains `literal` (no glob characters) between word boundaries, case-insensitively. */
 export function containsWord(text: string, literal: string): boolean {
   if (literal === '') return false;
-  const src = literal.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  return new RegExp(`(?:^|[^${WORD_CHAR}])${src}(?:[^${WORD_CHAR}]|$)`, 'iu').test(text);
+  // Compiled once per name (each member's display name is tested against every message).
+  const cacheKey = `l${literal}`;
+  let re = globCache.get(cacheKey);
+  if (!re) {
+    const src = literal.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    re = new RegExp(`(?:^|[^${WORD_CHAR}])${src}(?:[^${WORD_CHAR}]|$)`, 'iu');
+    if (globCache.size >= GLOB_CACHE_LIMIT) globCache.clear();
+    globCache.set(cacheKey, re);
+  }
+  return re.test(text);
 }
 
 /** `room_member_count`'s `is`: a decimal integer, optionally prefixed by ==, <, >, >= or <=. */

@@ -49,7 +49,8 @@ export function pushPersistHook(storage: Storage, serverName: string): PersistHo
 
     if (isLocal(event.sender)) await implicitRead(trx, storage, event, streamPosition, threadId);
 
-    const joined = await JOINED_MEMBERS.rows(trx, event.room_id);
+    // Kept with the room between membership changes (storage/room-cache.ts).
+    const joined = await storage.events.joinedMembersInPersist(trx, event.room_id, () => JOINED_MEMBERS.rows(trx, event.room_id));
     const recipients = new Map<string, string | null>();
     for (const m of joined) if (isLocal(m.user_id) && m.user_id !== event.sender) recipients.set(m.user_id, m.display_name);
     if (
@@ -125,7 +126,10 @@ async function implicitRead(
   threadId: () => Promise<string>,
 ): Promise<void> {
   if (event.state_key === undefined) {
-    await storage.push.markReadIn(trx, event.sender, event.room_id, streamPosition, await threadId());
+    // A new event has the newest position: nothing after it is unread. (Backfilled events have
+    // negative, old positions: those recount.)
+    if (streamPosition > 0) await storage.push.markReadAtNewestIn(trx, event.sender, event.room_id, streamPosition, await threadId());
+    else await storage.push.markReadIn(trx, event.sender, event.room_id, streamPosition, await threadId());
     return;
   }
   if (event.type !== 'm.room.member' || event.state_key !== event.sender || event.content.membership !== 'join') return;

@@ -11,9 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { canonicalJson, canonicalJsonProblem } from '../events/canonical-json.js';
-import { signEvent } from '../events/event-signing.js';
-import { computeEventId } from '../events/event-id.js';
+import { canonicalJson, CanonicalJsonError, canonicalJsonProblem } from '../events/canonical-json.js';
+import { signNewEvent, type SignedNewEvent } from '../events/event-signing.js';
+import { computeEventId, eventIdFromReferenceHash } from '../events/event-id.js';
 import { MAX_PDU_BYTES, toRoomEvent, InvalidPduError } from '../events/pdu.js';
 import type { SigningKey } from '../events/signing.js';
 import { stateKey as keyOf, type JsonObject, type JsonValue, type Pdu, type RoomEvent } from '../events/types.js';
@@ -186,9 +186,11 @@ export class RoomEventPipeline {
       // lock only (once per send): a retry racing the first attempt waits for it there.
       const earlier = await this.fromTxn(opts.txn);
       if (earlier) return earlier;
-      const room = await this.deps.storage.rooms.getRoom(roomId);
-      if (!room) throw notFound('Unknown room');
-      const version = knownVersion(room.roomVersion);
+      // The room's version, extremities and auth state ids come from the room cache
+      // (storage/room-cache.ts) after the first send.
+      const roomVersion = await this.deps.storage.events.getRoomVersion(roomId);
+      if (roomVersion === undefined) throw notFound('Unknown room');
+      const version = knownVersion(roomVersion);
       return this.buildAuthorisePersist(roomId, version, sender, draft, opts);
     });
   }
@@ -199,8 +201,8 @@ export class RoomEventPipeline {
    */
   async create(version: RoomVersion, sender: string, content: JsonObject): Promise<SentEvent> {
     const roomId = version.eventFormat === 'v12' ? undefined : `!${randomId(18)}:${this.deps.serverName}`;
-    const pdu = this.buildPdu(version, roomId, sender, { type: 'm.room.create', state_key: '', content }, [], [], 1);
-    const event = this.check(pdu, version);
+    const signed = this.buildPdu(version, roomId, sender, { type: 'm.room.create', state_key: '', content }, [], [], 1);
+    const event = this.check(signed.pdu, version, signed);
     return this.inRoomLock(event.room_id, () => this.authorisePersist(event, version, new Map(), {}));
   }
 
@@ -226,8 +228,8 @@ export class RoomEventPipeline {
       .map(([type, sk]) => authState.get(keyOf(type, sk)))
       .filter((e): e is RoomEvent => e !== undefined);
 
-    const pdu = this.buildPdu(version, roomId, sender, draft, prevEvents, authEvents, depth, opts.originServerTs);
-    const event = this.check(pdu, version);
+    const signed = this.buildPdu(version, roomId, sender, draft, prevEvents, authEvents, depth, opts.originServerTs);
+    const event = this.check(signed.pdu, version, signed);
     return this.authorisePersist(event, version, authState, opts, prevEvents.length > 1);
   }
 
@@ -253,7 +255,7 @@ export class RoomEventPipeline {
       if (event) state.set(keyOf(type, sk), event);
     });
     if (version.eventFormat === 'v12' && !state.has(keyOf('m.room.create', ''))) {
-      const create = await events.getEvent(createEventIdForRoom(roomId));
+      const create = (await events.getEvents([createEventIdForRoom(roomId)])).get(createEventIdForRoom(roomId));
       if (create) state.set(keyOf('m.room.create', ''), create);
     }
     return { state, alsoLoaded: loaded };
@@ -268,10 +270,7 @@ export class RoomEventPipeline {
     authEvents: RoomEvent[],
     depth: number,
     originServerTs = Date.now(),
-  ): Pdu {
-    // v6+ refuse floats and unsafe integers: say so before signing would fail on them.
-    const problem = canonicalJsonProblem(draft.content, { strict: version.strictCanonicalJson });
-    if (problem) throw new MatrixError(400, 'M_BAD_JSON', `Event content is not valid canonical JSON: ${problem}`);
+  ): SignedNewEvent {
     const ref = (e: RoomEvent): JsonValue =>
       version.eventFormat === 'v1' ? [e.event_id, (e.pdu.hashes as JsonObject | undefined) ?? {}] : e.event_id;
     const pdu: Pdu = {
@@ -293,17 +292,28 @@ export class RoomEventPipeline {
       else pdu.redacts = draft.redacts;
     }
     if (version.eventFormat === 'v1') pdu.event_id = `$${randomId(18)}:${this.deps.serverName}`;
-    return signEvent(pdu, this.deps.serverName, this.deps.signingKey, version);
+    try {
+      return signNewEvent(pdu, this.deps.serverName, this.deps.signingKey, version);
+    } catch (err) {
+      // v6+ refuse floats and unsafe integers (only the content can hold them): say where.
+      const problem = err instanceof CanonicalJsonError ? canonicalJsonProblem(draft.content, { strict: version.strictCanonicalJson }) : undefined;
+      if (problem) throw new MatrixError(400, 'M_BAD_JSON', `Event content is not valid canonical JSON: ${problem}`);
+      throw err;
+    }
   }
 
-  /** Format and size checks: what every server will check when it receives the event. */
-  private check(pdu: Pdu, version: RoomVersion): RoomEvent {
-    const size = Buffer.byteLength(canonicalJson(pdu, { strict: false }), 'utf8');
+  /**
+   * Format and size checks: what every server will check when it receives the event. `known`:
+   * the size and reference hash signNewEvent computed for this PDU (not computed again).
+   */
+  private check(pdu: Pdu, version: RoomVersion, known?: Pick<SignedNewEvent, 'size' | 'referenceHash'>): RoomEvent {
+    const size = known?.size ?? Buffer.byteLength(canonicalJson(pdu, { strict: false }), 'utf8');
     if (size > MAX_PDU_BYTES) {
       throw new MatrixError(413, 'M_TOO_LARGE', `Event is ${size} bytes; the limit is ${MAX_PDU_BYTES}`);
     }
     try {
-      return toRoomEvent(pdu, version, { eventId: computeEventId(pdu, version) });
+      const eventId = known?.referenceHash ? eventIdFromReferenceHash(known.referenceHash, version) : computeEventId(pdu, version);
+      return toRoomEvent(pdu, version, { eventId });
     } catch (err) {
       if (err instanceof InvalidPduError) throw new MatrixError(400, 'M_BAD_JSON', err.message);
       throw err;

@@ -194,6 +194,10 @@ function openSqlite(config: SqliteConfig): { db: Kysely<Database>; checkpointer:
     }
     sqlite.pragma(`synchronous = ${config.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     sqlite.pragma('foreign_keys = ON');
+    // Statement journals (every multi-row INSERT … ON CONFLICT writes one) and temporary b-trees
+    // in memory: on disk each was a file created, written and unlinked per statement, which was a
+    // large share of the send path's system CPU (docs/PERFORMANCE.md).
+    sqlite.pragma('temp_store = MEMORY');
   } catch (err) {
     sqlite.close();
     throw err;

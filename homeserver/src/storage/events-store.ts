@@ -28,6 +28,7 @@ import type { Database, EventsTable } from './schema.js';
 import { applyDelta, diffStates, type StateDelta, type StateGroupStore } from './state-groups.js';
 import { currentStreamPosition, lockStream, setStreamPosition, writeTransaction, type Engine } from './transactions.js';
 import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
+import { RoomCache, type JoinedMember, type RoomWrite, type WriteTicket } from './room-cache.js';
 
 const CURRENT_STATE_EVENT_ID = new PreparedQuery<[roomId: string, type: string, stateKey: string], { event_id: string }>((db) =>
   db.selectFrom('current_state').select('event_id').where('room_id', '=', arg(0)).where('type', '=', arg(1)).where('state_key', '=', arg(2)),
@@ -257,6 +258,11 @@ const EVENT_BY_ID = new PreparedQuery<[eventId: string], EventRow>((db) =>
 );
 
 export class EventsStore {
+  /** Per-room data the send path re-reads (room-cache.ts), kept exact by `persistEvent`. */
+  readonly roomCache = new RoomCache();
+  /** The persist whose `withinTransaction` is running (persists are serialised by the stream lock). */
+  private inHooks: { trx: Kysely<Database>; roomId: string; ticket: WriteTicket; write: RoomWrite } | undefined;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly engine: Engine,
@@ -270,104 +276,154 @@ export class EventsStore {
    */
   async persistEvent(event: RoomEvent, opts: PersistEventOptions = {}): Promise<PersistEventResult> {
     checkEvent(event);
-    return writeTransaction(this.db, this.engine, async (trx) => {
-      const lastPosition = await this.lockEventsStream(trx);
-
-      const existing = await EXISTING_EVENT.first(trx, event.event_id);
-      const outlier = opts.outlier === true;
-      if (existing && (existing.outlier === 0 || outlier)) {
-        const groups = await STATE_GROUPS_OF_EVENT.first(trx, event.event_id);
-        return {
-          eventId: event.event_id,
-          streamPosition: existing.stream_ordering,
-          alreadyStored: true,
-          stateGroupBefore: groups?.state_group_before ?? null,
-          stateGroupAfter: groups?.state_group_after ?? null,
-          currentStateDelta: new Map(),
-        };
-      }
-
-      const room = await this.ensureRoom(trx, event);
-      const backfilled = opts.backfillPosition !== undefined && !outlier;
-      const position = backfilled ? opts.backfillPosition! : lastPosition + 1;
-      if (!backfilled) await SET_STREAM_POSITION.execute(trx, position, EVENTS_STREAM);
-
-      const rejected = opts.rejectedReason !== undefined;
-      const softFailed = opts.softFailed === true;
-      // In EVENT_ROW_COLUMNS' order, after the event id.
-      const row = [
-        event.event_id,
-        event.room_id,
-        event.type,
-        event.state_key ?? null,
-        event.sender,
-        event.depth,
-        event.origin_server_ts,
-        opts.receivedTs ?? Date.now(),
-        position,
-        event.redacts ?? null,
-        JSON.stringify(event.pdu),
-        outlier ? 1 : 0,
-        opts.rejectedReason ?? null,
-        softFailed ? 1 : 0,
-      ];
-      // De-outliering: same event, now with state and a place in the stream.
-      await (existing ? UPDATE_EVENT : INSERT_EVENT).execute(trx, ...row);
-      await this.insertEdges(trx, event);
-
-      const result: PersistEventResult = {
-        eventId: event.event_id,
-        streamPosition: position,
-        alreadyStored: false,
-        stateGroupBefore: null,
-        stateGroupAfter: null,
-        currentStateDelta: new Map(),
-      };
-      if (!outlier) {
-        // --- the state before and after the event
-        const prevGroups = await this.afterGroupsOf(trx, event.prev_events);
-        let before: number;
-        if (opts.stateBefore) {
-          const candidates = [...prevGroups.values()];
-          if (room.current_state_group !== null) candidates.push(room.current_state_group);
-          before = (await this.stateGroups.createFromState(trx, event.room_id, event.event_id, opts.stateBefore, candidates))
-            .group;
-        } else if (event.prev_events.length === 0) {
-          before = await this.stateGroups.create(trx, event.room_id, event.event_id, null, new Map());
-        } else {
-          const missing = event.prev_events.filter((id) => !prevGroups.has(id));
-          if (missing.length > 0) {
-            throw new MissingStateError(event.event_id, `no state is stored for prev event(s) ${missing.join(', ')}`);
-          }
-          const distinct = new Set(prevGroups.values());
-          if (distinct.size > 1) {
-            throw new MissingStateError(event.event_id, 'its prev events have different states (resolve them)');
-          }
-          before = [...distinct][0]!;
+    let ticket: WriteTicket | undefined;
+    let write: RoomWrite | undefined;
+    try {
+      const result = await writeTransaction(this.db, this.engine, async (trx) => {
+        const lastPosition = await this.lockEventsStream(trx);
+        const existing = await EXISTING_EVENT.first(trx, event.event_id);
+        if (existing && (existing.outlier === 0 || opts.outlier === true)) {
+          const groups = await STATE_GROUPS_OF_EVENT.first(trx, event.event_id);
+          return {
+            eventId: event.event_id,
+            streamPosition: existing.stream_ordering,
+            alreadyStored: true,
+            stateGroupBefore: groups?.state_group_before ?? null,
+            stateGroupAfter: groups?.state_group_after ?? null,
+            currentStateDelta: new Map(),
+          };
         }
-        const ownDelta: StateDelta = new Map();
-        if (event.state_key !== undefined && !rejected) {
-          ownDelta.set(stateKey(event.type, event.state_key), event.event_id);
-        }
-        const after = await this.stateGroups.create(trx, event.room_id, event.event_id, before, ownDelta);
-        await INSERT_EVENT_STATE_GROUPS.execute(trx, event.event_id, event.room_id, before, after);
-        result.stateGroupBefore = before;
-        result.stateGroupAfter = after;
-
-        if (!rejected && !softFailed && !backfilled) {
-          await this.updateForwardExtremities(trx, event);
-          result.currentStateDelta = await this.updateCurrentState(trx, event, room.current_state_group, {
-            before,
-            after,
-            ownDelta,
-            resolved: opts.resolvedCurrentState,
-          });
-        }
-      }
-
-      if (opts.withinTransaction) await opts.withinTransaction(trx, result);
+        // From here on the room's cached data is being changed (room-cache.ts).
+        ticket = this.roomCache.beginWrite(event.room_id);
+        const persisted = await this.writeEvent(trx, event, opts, lastPosition, existing !== undefined, ticket);
+        write = persisted.write;
+        return persisted.result;
+      });
+      if (ticket) this.roomCache.endWrite(ticket, write);
       return result;
-    });
+    } catch (err) {
+      if (ticket) this.roomCache.endWrite(ticket, undefined);
+      throw err;
+    }
+  }
+
+  /** persistEvent's writes, once the event is known to be new (or an outlier getting its state). */
+  private async writeEvent(
+    trx: Kysely<Database>,
+    event: RoomEvent,
+    opts: PersistEventOptions,
+    lastPosition: number,
+    existing: boolean,
+    ticket: WriteTicket,
+  ): Promise<{ result: PersistEventResult; write: RoomWrite }> {
+    const outlier = opts.outlier === true;
+    const cached = ticket.data;
+    const room =
+      cached?.version !== undefined && cached.currentStateGroup !== undefined
+        ? { room_version: cached.version, current_state_group: cached.currentStateGroup }
+        : await this.ensureRoom(trx, event);
+    const backfilled = opts.backfillPosition !== undefined && !outlier;
+    const position = backfilled ? opts.backfillPosition! : lastPosition + 1;
+    if (!backfilled) await SET_STREAM_POSITION.execute(trx, position, EVENTS_STREAM);
+
+    const rejected = opts.rejectedReason !== undefined;
+    const softFailed = opts.softFailed === true;
+    const pduJson = JSON.stringify(event.pdu);
+    // In EVENT_ROW_COLUMNS' order, after the event id.
+    const row = [
+      event.event_id,
+      event.room_id,
+      event.type,
+      event.state_key ?? null,
+      event.sender,
+      event.depth,
+      event.origin_server_ts,
+      opts.receivedTs ?? Date.now(),
+      position,
+      event.redacts ?? null,
+      pduJson,
+      outlier ? 1 : 0,
+      opts.rejectedReason ?? null,
+      softFailed ? 1 : 0,
+    ];
+    // De-outliering: same event, now with state and a place in the stream.
+    await (existing ? UPDATE_EVENT : INSERT_EVENT).execute(trx, ...row);
+    await this.insertEdges(trx, event);
+
+    const result: PersistEventResult = {
+      eventId: event.event_id,
+      streamPosition: position,
+      alreadyStored: false,
+      stateGroupBefore: null,
+      stateGroupAfter: null,
+      currentStateDelta: new Map(),
+    };
+    // What the room's cache learns from this write; unchanged extremities unless they move.
+    const write: RoomWrite = {
+      version: room.room_version,
+      currentStateGroup: room.current_state_group,
+      ...(cached?.extremities ? { extremities: cached.extremities } : {}),
+    };
+    if (!outlier) {
+      // --- the state before and after the event
+      const prevGroups = await this.afterGroupsOf(trx, event.prev_events, cached?.afterGroups);
+      let before: number;
+      if (opts.stateBefore) {
+        const candidates = [...prevGroups.values()];
+        if (room.current_state_group !== null) candidates.push(room.current_state_group);
+        before = (await this.stateGroups.createFromState(trx, event.room_id, event.event_id, opts.stateBefore, candidates))
+          .group;
+      } else if (event.prev_events.length === 0) {
+        before = await this.stateGroups.create(trx, event.room_id, event.event_id, null, new Map());
+      } else {
+        const missing = event.prev_events.filter((id) => !prevGroups.has(id));
+        if (missing.length > 0) {
+          throw new MissingStateError(event.event_id, `no state is stored for prev event(s) ${missing.join(', ')}`);
+        }
+        const distinct = new Set(prevGroups.values());
+        if (distinct.size > 1) {
+          throw new MissingStateError(event.event_id, 'its prev events have different states (resolve them)');
+        }
+        before = [...distinct][0]!;
+      }
+      const ownDelta: StateDelta = new Map();
+      if (event.state_key !== undefined && !rejected) {
+        ownDelta.set(stateKey(event.type, event.state_key), event.event_id);
+      }
+      const after = await this.stateGroups.create(trx, event.room_id, event.event_id, before, ownDelta);
+      await INSERT_EVENT_STATE_GROUPS.execute(trx, event.event_id, event.room_id, before, after);
+      result.stateGroupBefore = before;
+      result.stateGroupAfter = after;
+
+      if (!rejected && !softFailed && !backfilled) {
+        const isExtremity = await this.updateForwardExtremities(trx, event);
+        const known = cached?.extremities && nextExtremities(cached.extremities, event, isExtremity);
+        const current = await this.updateCurrentState(trx, event, room.current_state_group, known, {
+          before,
+          after,
+          ownDelta,
+          resolved: opts.resolvedCurrentState,
+        });
+        result.currentStateDelta = current.delta;
+        write.currentStateGroup = current.group;
+        write.stateDelta = current.delta;
+        if (current.extremities) write.extremities = current.extremities;
+        else delete write.extremities;
+        if (isExtremity) write.afterGroup = { eventId: event.event_id, group: after };
+      }
+    }
+
+    write.membersChanged =
+      event.type === 'm.room.member' || [...result.currentStateDelta.keys()].some((key) => key.startsWith('["m.room.member",'));
+    if (opts.withinTransaction) {
+      this.inHooks = { trx, roomId: event.room_id, ticket, write };
+      try {
+        await opts.withinTransaction(trx, result);
+      } finally {
+        this.inHooks = undefined;
+      }
+    }
+    return { result, write };
   }
 
   /** Marks `eventId` as redacted by the (accepted) redaction `redactionId`; first one wins. */
@@ -610,9 +666,48 @@ export class EventsStore {
   }
 
   async getCurrentStateEventId(roomId: string, type: string, stateKeyValue: string): Promise<string | undefined> {
-    // Compiled once (storage/prepared.ts): authorising every event reads a few of these.
+    // Authorising every event reads a few of these: kept per room (room-cache.ts).
+    const key = stateKey(type, stateKeyValue);
+    const cached = this.roomCache.get(roomId)?.stateIds.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const token = this.roomCache.readToken(roomId);
     const row = await CURRENT_STATE_EVENT_ID.first(this.db, roomId, type, stateKeyValue);
+    this.roomCache.fill(roomId, token, (data) => data.stateIds.set(key, row?.event_id ?? null));
     return row?.event_id;
+  }
+
+  /**
+   * For persist hooks (inside `withinTransaction`, through its `trx`): the room's joined members,
+   * from the room cache when the event being persisted does not change memberships, else from
+   * `load` (read in the transaction; kept for the next event when memberships did not change).
+   */
+  async joinedMembersInPersist(
+    trx: Kysely<Database>,
+    roomId: string,
+    load: () => Promise<readonly JoinedMember[]>,
+  ): Promise<readonly JoinedMember[]> {
+    const active = this.inHooks;
+    if (!active || active.trx !== trx || active.roomId !== roomId || active.write.membersChanged) return load();
+    const known = active.write.joined ?? active.ticket.data?.joined;
+    if (known) return known;
+    const members = await load();
+    active.write.joined = members;
+    return members;
+  }
+
+  /** The room's version (undefined for an unknown room); cached, it never changes. */
+  async getRoomVersion(roomId: string): Promise<string | undefined> {
+    const cached = this.roomCache.get(roomId)?.version;
+    if (cached !== undefined) return cached;
+    const token = this.roomCache.readToken(roomId);
+    const row = await ROOM_FOR_PERSIST.first(this.db, roomId);
+    if (row) {
+      this.roomCache.fill(roomId, token, (data) => {
+        data.version = row.room_version;
+        data.currentStateGroup = row.current_state_group;
+      });
+    }
+    return row?.room_version;
   }
 
   async getCurrentStateEvent(roomId: string, type: string, stateKeyValue: string): Promise<RoomEvent | undefined> {
@@ -629,8 +724,16 @@ export class EventsStore {
 
   /** The room's forward extremities (the events new local events point at), sorted. */
   async getForwardExtremities(roomId: string): Promise<string[]> {
-    const rows = await FORWARD_EXTREMITIES.rows(this.db, roomId);
-    return rows.map((r) => r.event_id);
+    const cached = this.roomCache.get(roomId)?.extremities;
+    if (cached) return cached.slice();
+    const token = this.roomCache.readToken(roomId);
+    // Sorted here too, so that cached and read lists agree whatever the database's collation.
+    const ids = (await FORWARD_EXTREMITIES.rows(this.db, roomId)).map((r) => r.event_id).sort(compareIds);
+    this.roomCache.fill(roomId, token, (data) => {
+      data.extremities = ids.slice();
+      for (const id of data.afterGroups.keys()) if (!ids.includes(id)) data.afterGroups.delete(id);
+    });
+    return ids;
   }
 
   /**
@@ -708,8 +811,16 @@ export class EventsStore {
   }
 
   /** event id → its state-after group, for those of `eventIds` that have state. */
-  private async afterGroupsOf(trx: Kysely<Database>, eventIds: readonly string[]): Promise<Map<string, number>> {
+  private async afterGroupsOf(
+    trx: Kysely<Database>,
+    eventIds: readonly string[],
+    cached?: ReadonlyMap<string, number>,
+  ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
+    if (cached && eventIds.every((id) => cached.has(id))) {
+      for (const id of eventIds) out.set(id, cached.get(id)!);
+      return out;
+    }
     const ids = [...new Set(eventIds)];
     for (let i = 0; i < ids.length; i += PREPARED_ID_CHUNK) {
       const chunk = ids.slice(i, i + PREPARED_ID_CHUNK);
@@ -723,31 +834,40 @@ export class EventsStore {
    * The new event replaces its prev events as forward extremities, and becomes one itself unless
    * an accepted event already builds on it (it filled a gap).
    */
-  private async updateForwardExtremities(trx: Kysely<Database>, event: RoomEvent): Promise<void> {
+  private async updateForwardExtremities(trx: Kysely<Database>, event: RoomEvent): Promise<boolean> {
     const prev = [...new Set(event.prev_events)];
     for (let i = 0; i < prev.length; i += PREPARED_ID_CHUNK) {
       const chunk = prev.slice(i, i + PREPARED_ID_CHUNK);
       await DELETE_FORWARD_EXTREMITIES.of(chunk.length).execute(trx, event.room_id, ...chunk);
     }
     // One statement: insert unless a stored, accepted event already has it as a prev event.
-    await INSERT_FORWARD_EXTREMITY.execute(trx, event.room_id, event.event_id);
+    const inserted = await INSERT_FORWARD_EXTREMITY.execute(trx, event.room_id, event.event_id);
+    return Number(inserted.numAffectedRows ?? 0n) > 0;
   }
 
+  /**
+   * Applies the event to current state. `knownExtremities`: the room's extremities after the event
+   * when the cache knew them (else they are read). Returns the change, the room's new current
+   * state group, and the extremities when they were known or read.
+   */
   private async updateCurrentState(
     trx: Kysely<Database>,
     event: RoomEvent,
     currentGroup: number | null,
+    knownExtremities: string[] | undefined,
     s: { before: number; after: number; ownDelta: StateDelta; resolved: StateMap | undefined },
-  ): Promise<StateDelta> {
+  ): Promise<{ delta: StateDelta; group: number | null; extremities: string[] | undefined }> {
     const roomId = event.room_id;
     let delta: StateDelta;
     let newGroup: number | null;
+    let extremityIds = knownExtremities;
     if (s.resolved) {
       delta = diffStates(await this.loadCurrentState(trx, roomId, currentGroup), s.resolved);
       newGroup = null;
     } else {
-      const extremities = await FORWARD_EXTREMITIES.rows(trx, roomId);
-      if (extremities.length === 1 && extremities[0]!.event_id === event.event_id) {
+      extremityIds ??= (await FORWARD_EXTREMITIES.rows(trx, roomId)).map((r) => r.event_id);
+      const extremities = extremityIds;
+      if (extremities.length === 1 && extremities[0] === event.event_id) {
         // The event is the tip of the room: current state is the state after it.
         if (currentGroup !== null && currentGroup === s.before) {
           delta = s.ownDelta; // the common case: one entry, nothing to load
@@ -756,12 +876,13 @@ export class EventsStore {
           delta = diffStates(current, await this.stateGroups.load(trx, s.after, false));
         }
         newGroup = s.after;
-      } else if (extremities.some((e) => e.event_id === event.event_id)) {
+      } else if (extremities.includes(event.event_id)) {
         // A fork the caller did not resolve: apply the event's own change.
         delta = s.ownDelta;
         newGroup = delta.size === 0 ? currentGroup : null;
       } else {
-        return new Map(); // it filled a gap in history: current state is unchanged
+        // It filled a gap in history: current state is unchanged.
+        return { delta: new Map(), group: currentGroup, extremities: extremityIds };
       }
     }
 
@@ -771,7 +892,7 @@ export class EventsStore {
       else await UPSERT_CURRENT_STATE.execute(trx, roomId, type, state_key, eventId);
     }
     if (newGroup !== currentGroup) await SET_CURRENT_STATE_GROUP.execute(trx, newGroup, roomId);
-    return delta;
+    return { delta, group: newGroup, extremities: extremityIds };
   }
 
   private async loadCurrentState(
@@ -804,6 +925,22 @@ async function insertEdgeRows(
     const args = chunk.flatMap((id) => [event.event_id, id, event.room_id]);
     await query.of(chunk.length).execute(trx, ...args);
   }
+}
+
+/**
+ * The room's forward extremities after `event` (as updateForwardExtremities leaves them), from
+ * those before it: its prev events are no longer extremities; it is one when it was inserted.
+ */
+function nextExtremities(before: readonly string[], event: RoomEvent, isExtremity: boolean): string[] {
+  const prev = new Set(event.prev_events);
+  const next = before.filter((id) => !prev.has(id) && id !== event.event_id);
+  if (isExtremity) next.push(event.event_id);
+  return next.sort(compareIds);
+}
+
+/** The order of `ORDER BY event_id` (binary collation on SQLite, "C" on PostgreSQL: code units for ASCII ids). */
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function checkEvent(event: RoomEvent): void {

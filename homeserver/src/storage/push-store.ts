@@ -161,6 +161,9 @@ const SET_READ_POSITION = new PreparedQuery<[userId: string, roomId: string, thr
         .whereRef('push_read_positions.stream_ordering', '<', 'excluded.stream_ordering'),
     ),
 );
+const DELETE_COUNTER = new PreparedQuery<[userId: string, roomId: string, threadId: string]>((db) =>
+  db.deleteFrom('event_push_summary').where('user_id', '=', arg(0)).where('room_id', '=', arg(1)).where('thread_id', '=', arg(2)),
+);
 const countersOfRoom = (db: Kysely<Database>) =>
   db.selectFrom('event_push_summary').select('thread_id').where('user_id', '=', arg(0)).where('room_id', '=', arg(1)).orderBy('thread_id');
 const countersOfThread = (db: Kysely<Database>) => countersOfRoom(db).where('thread_id', '=', arg(2));
@@ -477,6 +480,16 @@ export class PushStore {
     const key = threadId ?? UNTHREADED;
     await SET_READ_POSITION.execute(trx, userId, roomId, key, streamPosition);
     await this.recount(trx, userId, roomId, key === UNTHREADED ? undefined : [key]);
+  }
+
+  /**
+   * `markReadIn` for the event being persisted in `trx` (a user's own message reads the room or
+   * thread up to it): it has the newest stream position, so nothing in the thread is left unread
+   * and its counter goes without a recount. Two statements instead of up to five.
+   */
+  async markReadAtNewestIn(trx: Kysely<Database>, userId: string, roomId: string, streamPosition: number, threadId: string): Promise<void> {
+    await SET_READ_POSITION.execute(trx, userId, roomId, threadId, streamPosition);
+    await DELETE_COUNTER.execute(trx, userId, roomId, threadId);
   }
 
   /**
