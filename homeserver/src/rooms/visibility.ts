@@ -12,9 +12,9 @@
 import { stateKey, type RoomEvent } from '../events/types.js';
 import type { Storage } from '../storage/database.js';
 
-type Visibility = 'world_readable' | 'shared' | 'invited' | 'joined';
+export type Visibility = 'world_readable' | 'shared' | 'invited' | 'joined';
 
-interface StateFacts {
+export interface StateFacts {
   visibility: Visibility;
   membership: string | undefined;
 }
@@ -50,7 +50,7 @@ export async function canSeeEvent(storage: Storage, userId: string, event: RoomE
   return (await filterVisibleEvents(storage, userId, [event])).length === 1;
 }
 
-function maySee(facts: StateFacts, joinedNow: boolean): boolean {
+export function maySee(facts: StateFacts, joinedNow: boolean): boolean {
   if (facts.visibility === 'world_readable') return true;
   if (facts.membership === 'join') return true;
   if (facts.visibility === 'shared' && joinedNow) return true;
@@ -71,6 +71,6 @@ async function stateFacts(storage: Storage, group: number, userId: string): Prom
   };
 }
 
-function isVisibility(v: unknown): v is Visibility {
+export function isVisibility(v: unknown): v is Visibility {
   return v === 'world_readable' || v === 'shared' || v === 'invited' || v === 'joined';
 }

@@ -34,6 +34,7 @@ import { E2eKeysStore } from './e2e-keys-store.js';
 import { KeyBackupStore } from './key-backup-store.js';
 import { ToDeviceStore } from './to-device-store.js';
 import { DehydratedDevicesStore } from './dehydrated-devices-store.js';
+import { SyncReadsStore } from './sync-reads.js';
 
 /**
  * SQLite: open ONE `Storage` per database file per process. better-sqlite3 waits for another
@@ -107,6 +108,8 @@ export interface Storage {
   readonly keyBackup: KeyBackupStore;
   /** MSC3814 dehydrated devices. */
   readonly dehydratedDevices: DehydratedDevicesStore;
+  /** Bulk reads of many rooms at once for an initial /sync. */
+  readonly syncReads: SyncReadsStore;
   /** Closes the connection(s). Committed writes are already durable; this only releases resources. */
   close(): Promise<void>;
 }
@@ -166,6 +169,7 @@ export async function openDatabase(
       toDevice,
       keyBackup: new KeyBackupStore(db, config.engine),
       dehydratedDevices,
+      syncReads: new SyncReadsStore(db),
       async close() {
         if (closed) return;
         closed = true;

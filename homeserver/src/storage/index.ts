@@ -43,6 +43,7 @@ export {
   type StoredRegistrationToken,
   type StoredUser,
 } from './accounts-store.js';
+export { SyncReadsStore, type SummaryMember, type SyncTimelineRow, type TimelineRange } from './sync-reads.js';
 export { StateGroupStore, diffStates, type StateDelta, type StateGroupOptions } from './state-groups.js';
 export {
   currentStreamPosition,

@@ -39,36 +39,65 @@ export async function roomStateEvents(
     chosen = new Map([...target].filter(([key, id]) => atSince.get(key) !== id));
   }
 
-  if (lazy) {
-    // Membership changes since the token (the gap) always go; other members only as needed.
-    const members = new Set<string>(timeline.map((t) => t.event.sender));
-    if (plan.fullState) {
-      members.add(req.userId);
-      for (const h of heroes) members.add(h);
-    }
-    let known = new Map<string, string>();
-    if (!stateFilter.include_redundant_members && req.since && !plan.fullState) {
-      known = req.ctx.sync.lazyMembers.known(req.userId, req.deviceId, plan.roomId, req.since.events);
-    }
-    const gap = plan.fullState ? new Set<string>() : new Set(chosen.keys());
-    chosen = new Map(
-      [...target].filter(([key, id]) => {
-        const [type, member] = parseStateKey(key);
-        if (type !== 'm.room.member') return chosen.has(key);
-        if (gap.has(key)) return true;
-        return members.has(member) && known.get(member) !== id;
-      }),
-    );
-  }
-
+  if (lazy) chosen = lazyLoadedState(req, plan, target, chosen, timeline, heroes);
   const loaded = await storage.events.getEvents(chosen.values());
+  return stateEventsToSend(req, plan, chosen, loaded, timeline);
+}
+
+/**
+ * Lazy-loading members: of `target`'s member events, only those the client needs (the timeline's
+ * senders unless it already has them; the user's own and the heroes' on full state; every
+ * membership change in `chosen`, the gap); other state as `chosen` has it.
+ */
+export function lazyLoadedState(
+  req: SyncRequest,
+  plan: RoomPlan,
+  target: StateMap,
+  chosen: StateMap,
+  timeline: readonly TimelineEvent[],
+  heroes: readonly string[],
+): StateMap {
+  const stateFilter = req.filter.room?.state;
+  const members = new Set<string>(timeline.map((t) => t.event.sender));
+  if (plan.fullState) {
+    members.add(req.userId);
+    for (const h of heroes) members.add(h);
+  }
+  let known = new Map<string, string>();
+  if (!stateFilter?.include_redundant_members && req.since && !plan.fullState) {
+    known = req.ctx.sync.lazyMembers.known(req.userId, req.deviceId, plan.roomId, req.since.events);
+  }
+  const gap = plan.fullState ? new Set<string>() : new Set(chosen.keys());
+  return new Map(
+    [...target].filter(([key, id]) => {
+      const [type, member] = parseStateKey(key);
+      if (type !== 'm.room.member') return chosen.has(key);
+      if (gap.has(key)) return true;
+      return members.has(member) && known.get(member) !== id;
+    }),
+  );
+}
+
+/**
+ * The chosen state's events as the response carries them: without those in the timeline (for
+ * `state`), through the state filter; with lazy-loading, the member events sent are remembered
+ * for the device.
+ */
+export function stateEventsToSend(
+  req: SyncRequest,
+  plan: RoomPlan,
+  chosen: StateMap,
+  loaded: ReadonlyMap<string, RoomEvent>,
+  timeline: readonly TimelineEvent[],
+): RoomEvent[] {
+  const stateFilter = req.filter.room?.state;
   const timelineIds = new Set(timeline.map((t) => t.event.event_id));
   const events = [...chosen.values()]
     .map((id) => loaded.get(id))
     .filter((e): e is RoomEvent => e !== undefined && (req.useStateAfter || !timelineIds.has(e.event_id)))
     .filter((e) => matchesRoomEventFilter(stateFilter, e));
 
-  if (lazy) {
+  if (stateFilter?.lazy_load_members === true) {
     const sent = events.filter((e) => e.type === 'm.room.member').map((e) => [e.state_key!, e.event_id] as [string, string]);
     req.ctx.sync.lazyMembers.record(req.userId, req.deviceId, plan.roomId, sent, req.to.events);
   }
@@ -92,6 +121,11 @@ export interface RoomSummary {
 /** Member counts and heroes: up to 5 other joined or invited members, oldest first (else former members). */
 export async function roomSummary(storage: Storage, roomId: string, userId: string): Promise<RoomSummary> {
   const members = (await storage.memberships.members(roomId)).sort((a, b) => a.streamPosition - b.streamPosition);
+  return summaryOf(members, userId);
+}
+
+/** The summary from a room's membership rows, oldest change first. */
+export function summaryOf(members: readonly { userId: string; membership: string }[], userId: string): RoomSummary {
   const others = members.filter((m) => m.userId !== userId);
   let heroes = others.filter((m) => m.membership === 'join' || m.membership === 'invite');
   if (heroes.length === 0) heroes = others.filter((m) => m.membership === 'leave' || m.membership === 'ban');

@@ -3,10 +3,11 @@
  * that pass a filter and history visibility, with whether more exist. Shared by /sync (the
  * timeline of each room) and /messages and /context.
  */
-import type { RoomEvent } from '../events/types.js';
-import { filterVisibleEvents } from '../rooms/visibility.js';
+import { stateKey, type RoomEvent, type StateMap } from '../events/types.js';
+import { filterVisibleEvents, isVisibility, maySee, type StateFacts } from '../rooms/visibility.js';
 import type { Storage } from '../storage/database.js';
 import type { TimelineEvent } from '../storage/events-store.js';
+import type { SyncTimelineRow } from '../storage/sync-reads.js';
 import { matchesRoomEventFilter, type RoomEventFilter } from './filter.js';
 
 export interface TimelineQuery {
@@ -106,4 +107,126 @@ export async function roomsWithEventsBetween(storage: Storage, from: number, to:
     .where('soft_failed', '=', 0)
     .execute();
   return new Set(rows.map((r) => r.room_id));
+}
+
+/** The newest events of one room as a bulk read found them (see latestTimelines). */
+export interface BulkTimeline {
+  /** Oldest first, at most the limit. */
+  events: SyncTimelineRow[];
+  limited: boolean;
+  /** The room's newest timeline event (filtered or not), whose state is the state "at" the end. */
+  newest: SyncTimelineRow | undefined;
+}
+
+/**
+ * The room states of state groups, read in bulk and kept for the rest of one request (groups
+ * never change once written).
+ */
+export class GroupStates {
+  private readonly states = new Map<number, StateMap>();
+
+  constructor(private readonly storage: Storage) {}
+
+  /** Reads those of `groups` not read yet, with one statement per 500. */
+  async load(groups: Iterable<number | null>): Promise<void> {
+    const wanted = new Set<number>();
+    for (const g of groups) if (g !== null && !this.states.has(g)) wanted.add(g);
+    if (wanted.size === 0) return;
+    for (const [g, state] of await this.storage.syncReads.statesOfGroups(wanted)) this.states.set(g, state);
+  }
+
+  /** A loaded group's state (do not modify); empty for null or unknown groups. */
+  get(group: number | null): StateMap {
+    return (group !== null && this.states.get(group)) || EMPTY_STATE;
+  }
+}
+
+const EMPTY_STATE: StateMap = new Map();
+
+/**
+ * The timeline of an initial sync for many rooms at once: each room's newest `limit + 1` events
+ * in one statement (storage/sync-reads.ts), then the filter and history visibility for all of
+ * them together. The same page readTimeline would give, where the read decides it: when all of a
+ * room's events read pass (limited, or the room has no more), or the room has fewer events than
+ * read. A room where some were left out and more may exist is not in the result: read it with
+ * readTimeline.
+ */
+export async function latestTimelines(
+  storage: Storage,
+  q: {
+    userId: string;
+    rooms: readonly { roomId: string; upTo: number; joinedNow: boolean }[];
+    limit: number;
+    filter: RoomEventFilter | undefined;
+    groups: GroupStates;
+  },
+): Promise<Map<string, BulkTimeline>> {
+  const read = q.limit + 1;
+  const rowsByRoom = await storage.syncReads.latestEvents(
+    q.rooms.map((r) => ({ roomId: r.roomId, after: 0, upTo: r.upTo })),
+    read,
+  );
+  const matching = new Map<string, SyncTimelineRow[]>();
+  for (const [roomId, rows] of rowsByRoom) matching.set(roomId, rows.filter((r) => matchesRoomEventFilter(q.filter, r.event)));
+  const facts = await visibilityFacts(storage, q.userId, [...matching.values()].flat(), q.groups);
+
+  const out = new Map<string, BulkTimeline>();
+  for (const room of q.rooms) {
+    const rows = rowsByRoom.get(room.roomId) ?? [];
+    const visible = (matching.get(room.roomId) ?? []).filter((r) => {
+      if (isOwnMembership(r.event, q.userId)) return true;
+      const f = r.stateGroupAfter === null ? undefined : facts.get(r.stateGroupAfter);
+      return f !== undefined && maySee(f, room.joinedNow);
+    });
+    let page: SyncTimelineRow[];
+    let limited: boolean;
+    if (visible.length === read) {
+      page = visible.slice(0, q.limit);
+      limited = true;
+    } else if (rows.length < read) {
+      page = visible;
+      limited = false;
+    } else {
+      continue; // some left out, and older events may pass: the per-room reader goes on
+    }
+    out.set(room.roomId, { events: page.reverse(), limited, newest: rows[0] });
+  }
+  return out;
+}
+
+/** History visibility and the user's membership at each state group (rooms/visibility.ts's rules). */
+async function visibilityFacts(
+  storage: Storage,
+  userId: string,
+  rows: readonly SyncTimelineRow[],
+  groups: GroupStates,
+): Promise<Map<number, StateFacts>> {
+  const ids = new Set<number>();
+  for (const r of rows) if (r.stateGroupAfter !== null) ids.add(r.stateGroupAfter);
+  await groups.load(ids);
+  const hvKey = stateKey('m.room.history_visibility', '');
+  const memberKey = stateKey('m.room.member', userId);
+  const wanted = new Set<string>();
+  for (const g of ids) {
+    const state = groups.get(g);
+    for (const key of [hvKey, memberKey]) {
+      const id = state.get(key);
+      if (id) wanted.add(id);
+    }
+  }
+  const loaded = await storage.syncReads.events(wanted);
+  const out = new Map<number, StateFacts>();
+  for (const g of ids) {
+    const state = groups.get(g);
+    const hvId = state.get(hvKey);
+    const memberId = state.get(memberKey);
+    const hv = hvId ? loaded.get(hvId)?.content.history_visibility : undefined;
+    const membership = memberId ? loaded.get(memberId)?.content.membership : undefined;
+    out.set(g, {
+      // The spec's default when the room has no (valid) history_visibility is `shared`.
+      visibility: isVisibility(hv) ? hv : 'shared',
+      membership: typeof membership === 'string' ? membership : undefined,
+    });
+  }
+  return out;
 }

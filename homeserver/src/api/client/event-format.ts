@@ -7,6 +7,7 @@ import { redactContent } from '../../events/redaction.js';
 import type { JsonObject, RoomEvent } from '../../events/types.js';
 import { getRoomVersion } from '../../rooms/room-versions.js';
 import type { Storage } from '../../storage/database.js';
+import type { Relation } from '../../storage/relations-store.js';
 
 export interface ClientEvent {
   content: JsonObject;
@@ -33,9 +34,12 @@ export async function formatEvents(storage: Storage, events: readonly RoomEvent[
   const ids = events.map((e) => e.event_id);
   const redactedBy = await storage.events.getRedactedBecause(ids);
   const redactions = await storage.events.getEvents(redactedBy.values());
-  const ownIds = opts.viewer ? events.filter((e) => e.sender === opts.viewer!.userId).map((e) => e.event_id) : [];
-  const txnIds = opts.viewer ? await storage.txnIds.forEvents(opts.viewer.userId, opts.viewer.deviceId, ownIds) : new Map();
-  const versions = await roomVersions(storage, events);
+  // Only /send and /redact take a transaction id, and neither makes a state event.
+  const ownIds = opts.viewer
+    ? events.filter((e) => e.sender === opts.viewer!.userId && e.state_key === undefined).map((e) => e.event_id)
+    : [];
+  const txnIds = await transactionIds(storage, opts, ownIds);
+  const versions = await roomVersions(storage, events.filter((e) => redactedBy.has(e.event_id)));
   const now = Date.now();
   const bundles = await bundledRelations(storage, events.filter((e) => !redactedBy.has(e.event_id)), opts, now);
 
@@ -68,10 +72,11 @@ async function bundledRelations(
 ): Promise<Map<string, JsonObject>> {
   const out = new Map<string, JsonObject>();
   if (parents.length === 0) return out;
-  const relations = await storage.relations.forParents(
-    parents.map((e) => e.event_id),
-    ['m.thread', 'm.replace', 'm.reference'],
-  );
+  const relations: Relation[] = [];
+  for (let i = 0; i < parents.length; i += ID_CHUNK) {
+    const ids = parents.slice(i, i + ID_CHUNK).map((e) => e.event_id);
+    relations.push(...(await storage.relations.forParents(ids, ['m.thread', 'm.replace', 'm.reference'])));
+  }
   if (relations.length === 0) return out;
   const byParent = new Map<string, typeof relations>();
   for (const r of relations) byParent.set(r.relatesToId, [...(byParent.get(r.relatesToId) ?? []), r]);
@@ -134,6 +139,20 @@ function formatOne(event: RoomEvent, now: number, includeRoomId: boolean): Clien
   return out;
 }
 
+/** Ids per look-up of transaction ids or relations (bound parameters stay far below the engines' limits). */
+const ID_CHUNK = 1_000;
+
+async function transactionIds(storage: Storage, opts: FormatOptions, ownIds: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!opts.viewer) return out;
+  for (let i = 0; i < ownIds.length; i += ID_CHUNK) {
+    const found = await storage.txnIds.forEvents(opts.viewer.userId, opts.viewer.deviceId, ownIds.slice(i, i + ID_CHUNK));
+    for (const [id, txn] of found) out.set(id, txn);
+  }
+  return out;
+}
+
+/** The room versions of the rooms of (redacted) events, to redact their content by. */
 async function roomVersions(storage: Storage, events: readonly RoomEvent[]) {
   const out = new Map<string, NonNullable<ReturnType<typeof getRoomVersion>>>();
   for (const roomId of new Set(events.map((e) => e.room_id))) {
