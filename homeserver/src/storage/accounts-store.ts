@@ -13,7 +13,21 @@
 import type { Kysely, Selectable } from 'kysely';
 import { hashToken } from '../accounts/tokens.js';
 import type { Database } from './schema.js';
+import { arg, PreparedQuery } from './prepared.js';
 import { writeTransaction, type Engine } from './transactions.js';
+
+/** Every authenticated request runs this: compiled once (prepared.ts). */
+const LOOKUP_ACCESS_TOKEN = new PreparedQuery<
+  [tokenHash: string],
+  Pick<Row<'access_tokens'>, 'id' | 'user_id' | 'device_id' | 'expires_ts' | 'prev_refresh_token_id' | 'refresh_token_id'> &
+    Pick<Row<'users'>, 'is_guest' | 'deactivated'>
+>((db) =>
+  db
+    .selectFrom('access_tokens as t')
+    .innerJoin('users as u', 'u.user_id', 't.user_id')
+    .select(['t.id', 't.user_id', 't.device_id', 't.expires_ts', 't.prev_refresh_token_id', 't.refresh_token_id', 'u.is_guest', 'u.deactivated'])
+    .where('t.token_hash', '=', arg(0)),
+);
 
 export interface StoredUser {
   userId: string;
@@ -90,9 +104,20 @@ export type DevicesRemovedHook = (trx: Kysely<Database>, userId: string, deviceI
 /** Told after the transaction that deleted devices committed (e.g. to wake other users' /sync). */
 export type DevicesRemovedListener = (userId: string, deviceIds: readonly string[]) => void;
 
+/** Access tokens resolved in memory, at most this many (the oldest looked-up first out). */
+const TOKEN_CACHE_LIMIT = 10_000;
+
 export class AccountsStore {
   private readonly removalHooks: DevicesRemovedHook[] = [];
   private readonly removalListeners: DevicesRemovedListener[] = [];
+  /**
+   * Token hash → what it resolves to. Every request looks its token up, so the answer is kept;
+   * every write transaction of this store (the only writer of tokens and of `deactivated`)
+   * empties it before it starts and after it ends, committed or not, and a lookup that overlapped
+   * one of them is not kept (`tokenGeneration`), so a revoked token stops working at once.
+   */
+  private readonly tokenCache = new Map<string, AccessTokenInfo>();
+  private tokenGeneration = 0;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -129,8 +154,19 @@ export class AccountsStore {
     for (const listener of this.removalListeners) listener(userId, deviceIds);
   }
 
-  private tx<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return writeTransaction(this.db, this.engine, fn);
+  private async tx<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    this.forgetTokens();
+    try {
+      return await writeTransaction(this.db, this.engine, fn);
+    } finally {
+      this.forgetTokens();
+    }
+  }
+
+  /** Drops every cached token lookup, and any lookup still in flight from being kept. */
+  private forgetTokens(): void {
+    this.tokenGeneration++;
+    this.tokenCache.clear();
   }
 
   // ---- users ----
@@ -329,22 +365,25 @@ export class AccountsStore {
     });
   }
 
+  /** What the token resolves to (from memory when it was looked up before and nothing changed since). */
   async lookupAccessToken(token: string): Promise<AccessTokenInfo | undefined> {
-    const row = await this.db
-      .selectFrom('access_tokens as t')
-      .innerJoin('users as u', 'u.user_id', 't.user_id')
-      .select([
-        't.id',
-        't.user_id',
-        't.device_id',
-        't.expires_ts',
-        't.prev_refresh_token_id',
-        't.refresh_token_id',
-        'u.is_guest',
-        'u.deactivated',
-      ])
-      .where('t.token_hash', '=', hashToken(token))
-      .executeTakeFirst();
+    const hash = hashToken(token);
+    const cached = this.tokenCache.get(hash);
+    if (cached) return { ...cached };
+    const generation = this.tokenGeneration;
+    const info = await this.readAccessToken(hash);
+    // Unknown tokens are not kept (one may be created later); nor is an answer that a write
+    // transaction overlapped (it may be from before that transaction committed).
+    if (info && generation === this.tokenGeneration) {
+      if (this.tokenCache.size >= TOKEN_CACHE_LIMIT) this.tokenCache.delete(this.tokenCache.keys().next().value!);
+      this.tokenCache.set(hash, info);
+      return { ...info };
+    }
+    return info;
+  }
+
+  private async readAccessToken(hash: string): Promise<AccessTokenInfo | undefined> {
+    const row = await LOOKUP_ACCESS_TOKEN.first(this.db, hash);
     if (!row) return undefined;
     return {
       tokenId: row.id,

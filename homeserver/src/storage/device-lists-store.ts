@@ -5,10 +5,25 @@
  * device list changes (e2ee/device-lists.ts puts them together).
  */
 import type { Kysely } from 'kysely';
+import { arg, PreparedQueryFamily } from './prepared.js';
 import type { Database } from './schema.js';
 import { currentStreamPosition, nextStreamPosition, type Engine } from './transactions.js';
 
 export const DEVICE_LISTS_STREAM = 'device_lists';
+
+/** Rooms per query of `encryptedRooms` (run by every incremental /sync: compiled once per count, prepared.ts). */
+const ENCRYPTED_ROOMS_CHUNK = 100;
+const ENCRYPTED_ROOMS = new PreparedQueryFamily<string[], { room_id: string; stream_ordering: number | string }>(
+  (db, n) =>
+    db
+      .selectFrom('current_state as cs')
+      .innerJoin('events as e', 'e.event_id', 'cs.event_id')
+      .select(['cs.room_id', 'e.stream_ordering'])
+      .where('cs.type', '=', 'm.room.encryption')
+      .where('cs.state_key', '=', '')
+      .where('cs.room_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+  ENCRYPTED_ROOMS_CHUNK,
+);
 
 /**
  * Records, inside the caller's write transaction, that the users' device lists changed; returns
@@ -55,15 +70,8 @@ export class DeviceListsStore {
   /** Of the given rooms, the encrypted ones (m.room.encryption in current state) → that event's stream position. */
   async encryptedRooms(roomIds: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
-    for (const chunk of chunks(roomIds, 500)) {
-      const rows = await this.db
-        .selectFrom('current_state as cs')
-        .innerJoin('events as e', 'e.event_id', 'cs.event_id')
-        .select(['cs.room_id', 'e.stream_ordering'])
-        .where('cs.type', '=', 'm.room.encryption')
-        .where('cs.state_key', '=', '')
-        .where('cs.room_id', 'in', chunk)
-        .execute();
+    for (const chunk of chunks(roomIds, ENCRYPTED_ROOMS_CHUNK)) {
+      const rows = await ENCRYPTED_ROOMS.of(chunk.length).rows(this.db, ...chunk);
       for (const r of rows) out.set(r.room_id, Number(r.stream_ordering));
     }
     return out;

@@ -9,8 +9,22 @@ import type { Kysely } from 'kysely';
 import { canonicalJson } from '../events/canonical-json.js';
 import type { JsonObject, JsonValue } from '../events/types.js';
 import { chunks, DEVICE_LISTS_STREAM, markDeviceListsChanged } from './device-lists-store.js';
+import { arg, PreparedQuery } from './prepared.js';
 import type { Database } from './schema.js';
 import { lockStream, writeTransaction, type Engine } from './transactions.js';
+
+/** Both run for every /sync of a device (sync/providers/e2ee.ts): compiled once (prepared.ts). */
+const COUNT_ONE_TIME_KEYS = new PreparedQuery<[userId: string, deviceId: string], { algorithm: string; n: number | string }>((db) =>
+  db
+    .selectFrom('e2e_one_time_keys')
+    .select(['algorithm', db.fn.countAll<number | string>().as('n')])
+    .where('user_id', '=', arg(0))
+    .where('device_id', '=', arg(1))
+    .groupBy('algorithm'),
+);
+const UNUSED_FALLBACK_KEY_TYPES = new PreparedQuery<[userId: string, deviceId: string], { algorithm: string }>((db) =>
+  db.selectFrom('e2e_fallback_keys').select('algorithm').where('user_id', '=', arg(0)).where('device_id', '=', arg(1)).where('used', '=', 0).orderBy('algorithm'),
+);
 
 export interface KeyInput {
   algorithm: string;
@@ -192,14 +206,7 @@ export class E2eKeysStore {
 
   /** Algorithms of the device's fallback keys that no claim has handed out yet. */
   async unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('e2e_fallback_keys')
-      .select('algorithm')
-      .where('user_id', '=', userId)
-      .where('device_id', '=', deviceId)
-      .where('used', '=', 0)
-      .orderBy('algorithm')
-      .execute();
+    const rows = await UNUSED_FALLBACK_KEY_TYPES.rows(this.db, userId, deviceId);
     return rows.map((r) => r.algorithm);
   }
 
@@ -415,13 +422,7 @@ export class E2eKeysStore {
 }
 
 async function countOneTimeKeys(db: Kysely<Database>, userId: string, deviceId: string): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('e2e_one_time_keys')
-    .select(['algorithm', db.fn.countAll<number | string>().as('n')])
-    .where('user_id', '=', userId)
-    .where('device_id', '=', deviceId)
-    .groupBy('algorithm')
-    .execute();
+  const rows = await COUNT_ONE_TIME_KEYS.rows(db, userId, deviceId);
   const out: Record<string, number> = {};
   for (const r of rows) out[r.algorithm] = Number(r.n);
   return out;

@@ -45,7 +45,12 @@ export interface PendingToDevice {
   event: JsonObject;
 }
 
+/** Devices whose last acknowledged position is remembered, at most. */
+const ACKNOWLEDGED_LIMIT = 20_000;
+
 export class ToDeviceStore {
+  /** user, device → the highest position acknowledged (all messages up to it are deleted). */
+  private readonly acknowledged = new Map<string, number>();
   constructor(
     private readonly db: Kysely<Database>,
     private readonly engine: Engine,
@@ -105,12 +110,19 @@ export class ToDeviceStore {
   /** The device has received everything up to `upTo`: those messages are deleted. */
   async acknowledge(userId: string, deviceId: string, upTo: number): Promise<number> {
     if (upTo <= 0) return 0;
+    // Every /sync acknowledges its token: a DELETE only when the token moved past what was
+    // deleted before. Exact: a message committed later is numbered above every committed position.
+    const key = `${userId}\u0000${deviceId}`;
+    if ((this.acknowledged.get(key) ?? 0) >= upTo) return 0;
     const result = await this.db
       .deleteFrom('to_device_messages')
       .where('user_id', '=', userId)
       .where('device_id', '=', deviceId)
       .where('stream_ordering', '<=', upTo)
       .executeTakeFirst();
+    this.acknowledged.delete(key);
+    if (this.acknowledged.size >= ACKNOWLEDGED_LIMIT) this.acknowledged.delete(this.acknowledged.keys().next().value!);
+    this.acknowledged.set(key, upTo);
     return Number(result.numDeletedRows);
   }
 

@@ -14,6 +14,7 @@ import { planRooms } from './rooms.js';
 import { addUnreadCounts } from './unread-counts.js';
 import { formatSyncToken, STREAMS, zeroPositions, type StreamName, type StreamPositions } from './tokens.js';
 import { PreparedQuery } from '../storage/prepared.js';
+import type { MembershipRow } from '../storage/memberships-store.js';
 import { SyncResponse, type SyncProvider, type SyncRequest } from './types.js';
 
 /** Room events first: the others add to the rooms it planned. */
@@ -40,14 +41,12 @@ export interface BuiltSync {
   response: SyncResponse;
   /** Rooms whose changes should wake a long-poll of this request. */
   wakeRooms: ReadonlySet<string>;
+  /** Everything up to the read positions is in the response (false: to-device messages were held back for the next sync). */
+  complete: boolean;
 }
 
 export async function buildSync(ctx: ServerContext, params: SyncParams): Promise<BuiltSync> {
-  const to = await currentPositions(ctx);
-  const memberships = await ctx.storage.memberships.roomsForUser(params.userId, ['join', 'invite', 'knock', 'leave', 'ban']);
-  // A membership committed after the events position was read: everything up to it is committed
-  // too (commit order is position order), so the response may safely reach it.
-  for (const m of memberships) to.events = Math.max(to.events, m.streamPosition);
+  const { to, memberships } = await positionsFor(ctx, params.userId);
   const since = params.since && clampTo(params.since, to);
   if (!since) ctx.sync.lazyMembers.reset(params.userId, params.deviceId);
 
@@ -60,6 +59,7 @@ export async function buildSync(ctx: ServerContext, params: SyncParams): Promise
     }
   }
   const rooms = planRooms({ memberships, filter: params.filter, since: since?.events, to: to.events, fullState: params.fullState, joinedAtSince });
+  const toDeviceReached = to.to_device;
   const req: SyncRequest = { ctx, ...params, since, to, rooms };
   const response = new SyncResponse();
   for (const p of PROVIDERS) await p.fill(req, response);
@@ -70,7 +70,31 @@ export async function buildSync(ctx: ServerContext, params: SyncParams): Promise
     room[stateField] ??= { events: [] };
   }
   response.body.next_batch = formatSyncToken({ positions: to, typingEpoch: ctx.sync.typing.epoch });
-  return { response, wakeRooms: rooms.wakeRooms };
+  return { response, wakeRooms: rooms.wakeRooms, complete: req.to.to_device === toDeviceReached };
+}
+
+const SYNCED_MEMBERSHIPS = ['join', 'invite', 'knock', 'leave', 'ban'] as const;
+
+/** The response's positions, and the user's memberships the rooms are planned from. */
+async function positionsFor(ctx: ServerContext, userId: string): Promise<{ to: StreamPositions; memberships: MembershipRow[] }> {
+  const to = await currentPositions(ctx);
+  const memberships = await ctx.storage.memberships.roomsForUser(userId, SYNCED_MEMBERSHIPS);
+  // A membership committed after the events position was read: everything up to it is committed
+  // too (commit order is position order), so the response may safely reach it.
+  for (const m of memberships) to.events = Math.max(to.events, m.streamPosition);
+  return { to, memberships };
+}
+
+/**
+ * For an incremental sync whose token is at every stream's current position: the rooms whose
+ * changes should wake it. Nothing can be new then (every change moves a stream), so a long-poll
+ * goes back to waiting without building a response. Undefined when something moved.
+ */
+export async function wakeRoomsIfNothingNew(ctx: ServerContext, params: SyncParams): Promise<ReadonlySet<string> | undefined> {
+  if (!params.since || params.fullState) return undefined;
+  const { to, memberships } = await positionsFor(ctx, params.userId);
+  for (const s of STREAMS) if (params.since[s] < to[s]) return undefined;
+  return new Set(memberships.filter((m) => m.membership === 'join' && !m.forgotten).map((m) => m.roomId));
 }
 
 /**

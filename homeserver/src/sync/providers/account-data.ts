@@ -8,7 +8,9 @@ export const accountDataProvider: SyncProvider = {
   async fill(req, out) {
     const store = req.ctx.storage.accountData;
     const since = req.since?.account_data ?? 0;
-    const entries = await store.changedSince(req.userId, since, req.to.account_data);
+    // Nothing numbered after the token and no room new to the client: nothing to send, no query.
+    if (req.since && since >= req.to.account_data && req.rooms.fresh.size === 0) return;
+    const entries = since < req.to.account_data ? await store.changedSince(req.userId, since, req.to.account_data) : [];
     // Rooms new to the client get all their account data, however old.
     if (since > 0 && req.rooms.fresh.size > 0) {
       const older = await store.changedSince(req.userId, 0, since);

@@ -1,8 +1,28 @@
 /** The presence stream: `m.presence` of the user and of those who share a room with them. */
 import type { JsonObject } from '../../events/types.js';
 import type { StoredPresence } from '../../storage/presence-store.js';
+import { arg, PreparedQueryFamily } from '../../storage/prepared.js';
 import { matchesEventFilter } from '../filter.js';
 import type { SyncProvider, SyncRequest } from '../types.js';
+
+/** Rooms per query of member events (the statement is compiled once per count: prepared.ts). */
+const ROOM_CHUNK = 100;
+
+/** Accepted member events of the rooms (arguments 2…) between two events positions. */
+const MEMBER_EVENTS_BETWEEN = new PreparedQueryFamily<(string | number)[], { room_id: string; state_key: string | null }>(
+  (db, n) =>
+    db
+      .selectFrom('events')
+      .select(['room_id', 'state_key'])
+      .where('room_id', 'in', Array.from({ length: n }, (_, i) => arg(i + 2)))
+      .where('stream_ordering', '>', arg(0))
+      .where('stream_ordering', '<=', arg(1))
+      .where('type', '=', 'm.room.member')
+      .where('outlier', '=', 0)
+      .where('rejected_reason', 'is', null)
+      .where('soft_failed', '=', 0),
+  ROOM_CHUNK,
+);
 
 /** Active within this long counts as `currently_active`. */
 const CURRENTLY_ACTIVE_MS = 5 * 60_000;
@@ -48,18 +68,11 @@ async function usersNewlySharingARoom(req: SyncRequest): Promise<Set<string>> {
   const since = req.since?.events ?? 0;
   const rooms = [...req.rooms.wakeRooms];
   if (since >= req.to.events || rooms.length === 0) return users;
-  const db = req.ctx.storage.db;
-  const memberEvents = await db
-    .selectFrom('events')
-    .select(['room_id', 'state_key'])
-    .where('room_id', 'in', rooms)
-    .where('stream_ordering', '>', since)
-    .where('stream_ordering', '<=', req.to.events)
-    .where('type', '=', 'm.room.member')
-    .where('outlier', '=', 0)
-    .where('rejected_reason', 'is', null)
-    .where('soft_failed', '=', 0)
-    .execute();
+  const memberEvents: { room_id: string; state_key: string | null }[] = [];
+  for (let i = 0; i < rooms.length; i += ROOM_CHUNK) {
+    const chunk = rooms.slice(i, i + ROOM_CHUNK);
+    memberEvents.push(...(await MEMBER_EVENTS_BETWEEN.of(chunk.length).rows(req.ctx.storage.db, since, req.to.events, ...chunk)));
+  }
   if (memberEvents.length === 0) return users;
 
   const touched = new Map<string, Set<string>>();

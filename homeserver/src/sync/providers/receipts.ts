@@ -13,10 +13,12 @@ export const receiptsProvider: SyncProvider = {
     const joined = req.rooms.join.map((p) => p.roomId).filter((r) => roomAllowed(filter, r));
     const fresh = joined.filter((r) => req.rooms.fresh.has(r));
     const known = joined.filter((r) => !req.rooms.fresh.has(r));
+    const since = req.since?.receipts ?? 0;
+    // Most wake-ups are for room events: no receipt numbered after the token, no query.
     const store = req.ctx.storage.receipts;
     const receipts = [
-      ...(await store.changedInRooms(fresh, 0, req.to.receipts, req.userId)),
-      ...(await store.changedInRooms(known, req.since?.receipts ?? 0, req.to.receipts, req.userId)),
+      ...(fresh.length > 0 ? await store.changedInRooms(fresh, 0, req.to.receipts, req.userId) : []),
+      ...(known.length > 0 && since < req.to.receipts ? await store.changedInRooms(known, since, req.to.receipts, req.userId) : []),
     ].filter((r) => matchesEventFilter(filter && { senders: filter.senders, not_senders: filter.not_senders }, 'm.receipt', r.userId));
     for (const [roomId, content] of receiptContents(receipts)) {
       out.joined(roomId).ephemeral.events.push({ type: 'm.receipt', content });
