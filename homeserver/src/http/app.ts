@@ -3,7 +3,7 @@
  * Matrix errors, CORS, 404/405 M_UNRECOGNIZED) and the API modules of the listener's resources.
  */
 import cors from '@fastify/cors';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import FindMyWay from 'find-my-way';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { ServerContext } from '../context.js';
@@ -65,6 +65,7 @@ export async function buildListenerApp(ctx: ServerContext, opts: ListenerAppOpti
   const lazy = lazyValidatorFactory();
   const serverOptions: FastifyServerOptions & { https?: HttpsServerOptions } = {
     loggerInstance: ctx.log,
+    logController: new OneLinePerRequest(),
     trustProxy: opts.trustProxy ?? false,
     // Event content is at most 64 KiB; batches (keys, to-device) stay well under this.
     bodyLimit: 10 * 1024 * 1024,
@@ -198,4 +199,34 @@ function useMatrixErrors(app: FastifyInstance): void {
     const internal = new MatrixError(500, 'M_UNKNOWN', 'Internal server error');
     return reply.code(500).send(internal.toJSON());
   });
+}
+
+/**
+ * Fastify logs two lines per request (received, completed), each with the whole URL; one line at
+ * completion carries the same (method, URL, status, time) at half the cost of every request, and
+ * hides the deprecated `access_token` query parameter. Errors are logged as Fastify does.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) {
+      super.requestCompleted(error, request, reply);
+      return;
+    }
+    reply.log.info(
+      {
+        method: request.method,
+        url: withoutAccessToken(request.url),
+        statusCode: reply.statusCode,
+        responseTime: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    );
+  }
+}
+
+/** The deprecated `access_token` query parameter must not reach the logs. */
+export function withoutAccessToken(url: string): string {
+  return url.includes('access_token=') ? url.replace(/([?&]access_token=)[^&#]*/g, '$1<redacted>') : url;
 }
