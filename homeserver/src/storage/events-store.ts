@@ -955,7 +955,7 @@ function checkEvent(event: RoomEvent): void {
 }
 
 /** Rebuilds the normalised event from its columns (ids, normalised `redacts`) and its PDU. */
-function rowToEvent(row: EventRow): RoomEvent {
+export function rowToEvent(row: EventRow): RoomEvent {
   const pdu = JSON.parse(row.pdu_json) as Pdu;
   const content = pdu.content;
   const event: RoomEvent = {

@@ -9,8 +9,9 @@
  * how many rooms or ids a statement carries, so SQLite reuses its prepared statements.
  */
 import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
-import { stateKey, type JsonObject, type JsonValue, type Pdu, type RoomEvent, type StateMap } from '../events/types.js';
-import type { Database } from './schema.js';
+import { stateKey, type RoomEvent, type StateMap } from '../events/types.js';
+import { rowToEvent as eventFromRow } from './events-store.js';
+import type { Database, EventsTable } from './schema.js';
 
 /** A room's timeline to read: events at positions in (after, upTo]. */
 export interface TimelineRange {
@@ -41,17 +42,11 @@ const ROOMS_PER_STATEMENT = 100;
 /** Ids per `IN (…)` list. */
 const ID_CHUNK = 500;
 
-interface EventRow {
-  event_id: string;
-  room_id: string;
-  type: string;
-  state_key: string | null;
-  sender: string;
-  depth: number;
-  origin_server_ts: number;
-  redacts: string | null;
-  pdu_json: string;
-}
+/** An event row as the raw statements below select it. */
+type EventRow = Pick<
+  EventsTable,
+  'event_id' | 'room_id' | 'type' | 'state_key' | 'sender' | 'depth' | 'origin_server_ts' | 'redacts' | 'pdu_json'
+>;
 
 export class SyncReadsStore {
   /** SQL text per statement shape, compiled once (building the long statements costs more than running them). */
@@ -218,38 +213,7 @@ function eventsQuery(n: number): RawBuilder<unknown> {
     FROM events WHERE event_id IN (${slots(n)})`;
 }
 
-/** The normalised event from its columns and PDU (as EventsStore reads it). */
+/** The normalised event, as EventsStore reads it; raw SQL may give PostgreSQL's bigints as strings. */
 function rowToEvent(row: EventRow): RoomEvent {
-  const pdu = JSON.parse(row.pdu_json) as Pdu;
-  const content = pdu.content;
-  const event: RoomEvent = {
-    event_id: row.event_id,
-    room_id: row.room_id,
-    type: row.type,
-    sender: row.sender,
-    content: isObject(content) ? content : {},
-    origin_server_ts: Number(row.origin_server_ts),
-    depth: Number(row.depth),
-    prev_events: referencedIds(pdu.prev_events),
-    auth_events: referencedIds(pdu.auth_events),
-    pdu,
-  };
-  if (row.state_key !== null) event.state_key = row.state_key;
-  if (row.redacts !== null) event.redacts = row.redacts;
-  return event;
-}
-
-function isObject(value: JsonValue | undefined): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** prev_events / auth_events: bare ids (v3+) or `[id, hashes]` pairs (v1, v2). */
-function referencedIds(value: JsonValue | undefined): string[] {
-  if (!Array.isArray(value)) return [];
-  const ids: string[] = [];
-  for (const item of value) {
-    if (typeof item === 'string') ids.push(item);
-    else if (Array.isArray(item) && typeof item[0] === 'string') ids.push(item[0]);
-  }
-  return ids;
+  return eventFromRow({ ...row, depth: Number(row.depth), origin_server_ts: Number(row.origin_server_ts) });
 }
