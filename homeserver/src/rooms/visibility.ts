@@ -9,10 +9,10 @@
  * - `invited` (or `shared`) at the event and the user was invited at it: yes;
  * - otherwise no.
  */
-import { stateKey, type RoomEvent } from '../events/types.js';
+import { stateKey, type RoomEvent, type StateMap } from '../events/types.js';
 import type { Storage } from '../storage/database.js';
 
-export type Visibility = 'world_readable' | 'shared' | 'invited' | 'joined';
+type Visibility = 'world_readable' | 'shared' | 'invited' | 'joined';
 
 export interface StateFacts {
   visibility: Visibility;
@@ -60,10 +60,22 @@ export function maySee(facts: StateFacts, joinedNow: boolean): boolean {
 
 async function stateFacts(storage: Storage, group: number, userId: string): Promise<StateFacts> {
   const state = await storage.events.getStateOfGroup(group);
-  const ids = [state.get(stateKey('m.room.history_visibility', '')), state.get(stateKey('m.room.member', userId))];
-  const loaded = await storage.events.getEvents(ids.filter((id): id is string => id !== undefined));
-  const hv = ids[0] ? loaded.get(ids[0])?.content.history_visibility : undefined;
-  const membership = ids[1] ? loaded.get(ids[1])?.content.membership : undefined;
+  const loaded = await storage.events.getEvents(factEventIds(state, userId));
+  return factsFrom(state, userId, loaded);
+}
+
+/** The state events `factsFrom` reads: the history visibility and the user's member event. */
+export function factEventIds(state: StateMap, userId: string): string[] {
+  const ids = [state.get(HISTORY_VISIBILITY_KEY), state.get(stateKey('m.room.member', userId))];
+  return ids.filter((id): id is string => id !== undefined);
+}
+
+/** The visibility facts of a state, its events (those of `factEventIds`) already loaded. */
+export function factsFrom(state: StateMap, userId: string, loaded: ReadonlyMap<string, RoomEvent>): StateFacts {
+  const hvId = state.get(HISTORY_VISIBILITY_KEY);
+  const memberId = state.get(stateKey('m.room.member', userId));
+  const hv = hvId ? loaded.get(hvId)?.content.history_visibility : undefined;
+  const membership = memberId ? loaded.get(memberId)?.content.membership : undefined;
   return {
     // The spec's default when the room has no (valid) history_visibility is `shared`.
     visibility: isVisibility(hv) ? hv : 'shared',
@@ -71,6 +83,8 @@ async function stateFacts(storage: Storage, group: number, userId: string): Prom
   };
 }
 
-export function isVisibility(v: unknown): v is Visibility {
+const HISTORY_VISIBILITY_KEY = stateKey('m.room.history_visibility', '');
+
+function isVisibility(v: unknown): v is Visibility {
   return v === 'world_readable' || v === 'shared' || v === 'invited' || v === 'joined';
 }

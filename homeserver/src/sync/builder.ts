@@ -94,7 +94,12 @@ export async function wakeRoomsIfNothingNew(ctx: ServerContext, params: SyncPara
   if (!params.since || params.fullState) return undefined;
   const { to, memberships } = await positionsFor(ctx, params.userId);
   for (const s of STREAMS) if (params.since[s] < to[s]) return undefined;
-  return new Set(memberships.filter((m) => m.membership === 'join' && !m.forgotten).map((m) => m.roomId));
+  return joinedRoomIds(memberships);
+}
+
+/** The rooms of those memberships the user is joined to (forgotten rooms are never in them). */
+export function joinedRoomIds(memberships: readonly MembershipRow[]): Set<string> {
+  return new Set(memberships.filter((m) => m.membership === 'join').map((m) => m.roomId));
 }
 
 /**

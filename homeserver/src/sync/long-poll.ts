@@ -13,7 +13,7 @@
  * (other rooms' events move the streams, so the token alone cannot tell).
  */
 import type { ServerContext } from '../context.js';
-import { buildSync, wakeRoomsIfNothingNew, type SyncParams } from './builder.js';
+import { buildSync, joinedRoomIds, wakeRoomsIfNothingNew, type SyncParams } from './builder.js';
 import { formatSyncToken } from './tokens.js';
 import type { SyncResponseBody } from './types.js';
 
@@ -61,7 +61,7 @@ export async function syncWithLongPoll(
 }
 
 async function joinedRooms(ctx: ServerContext, userId: string): Promise<Set<string>> {
-  return new Set((await ctx.storage.memberships.roomsForUser(userId, ['join'])).map((m) => m.roomId));
+  return joinedRoomIds(await ctx.storage.memberships.roomsForUser(userId, ['join']));
 }
 
 /** To-device messages are per device: a token is remembered for the device it was issued to. */

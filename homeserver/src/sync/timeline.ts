@@ -3,8 +3,8 @@
  * that pass a filter and history visibility, with whether more exist. Shared by /sync (the
  * timeline of each room) and /messages and /context.
  */
-import { stateKey, type RoomEvent, type StateMap } from '../events/types.js';
-import { filterVisibleEvents, isVisibility, maySee, type StateFacts } from '../rooms/visibility.js';
+import type { RoomEvent, StateMap } from '../events/types.js';
+import { factEventIds, factsFrom, filterVisibleEvents, maySee, type StateFacts } from '../rooms/visibility.js';
 import type { Storage } from '../storage/database.js';
 import type { TimelineEvent } from '../storage/events-store.js';
 import type { SyncTimelineRow } from '../storage/sync-reads.js';
@@ -204,29 +204,8 @@ async function visibilityFacts(
   const ids = new Set<number>();
   for (const r of rows) if (r.stateGroupAfter !== null) ids.add(r.stateGroupAfter);
   await groups.load(ids);
-  const hvKey = stateKey('m.room.history_visibility', '');
-  const memberKey = stateKey('m.room.member', userId);
   const wanted = new Set<string>();
-  for (const g of ids) {
-    const state = groups.get(g);
-    for (const key of [hvKey, memberKey]) {
-      const id = state.get(key);
-      if (id) wanted.add(id);
-    }
-  }
+  for (const g of ids) for (const id of factEventIds(groups.get(g), userId)) wanted.add(id);
   const loaded = await storage.syncReads.events(wanted);
-  const out = new Map<number, StateFacts>();
-  for (const g of ids) {
-    const state = groups.get(g);
-    const hvId = state.get(hvKey);
-    const memberId = state.get(memberKey);
-    const hv = hvId ? loaded.get(hvId)?.content.history_visibility : undefined;
-    const membership = memberId ? loaded.get(memberId)?.content.membership : undefined;
-    out.set(g, {
-      // The spec's default when the room has no (valid) history_visibility is `shared`.
-      visibility: isVisibility(hv) ? hv : 'shared',
-      membership: typeof membership === 'string' ? membership : undefined,
-    });
-  }
-  return out;
+  return new Map([...ids].map((g) => [g, factsFrom(groups.get(g), userId, loaded)]));
 }
