@@ -255,7 +255,7 @@ export class RoomEventPipeline {
       if (event) state.set(keyOf(type, sk), event);
     });
     if (version.eventFormat === 'v12' && !state.has(keyOf('m.room.create', ''))) {
-      const create = (await events.getEvents([createEventIdForRoom(roomId)])).get(createEventIdForRoom(roomId));
+      const create = await events.getEvent(createEventIdForRoom(roomId));
       if (create) state.set(keyOf('m.room.create', ''), create);
     }
     return { state, alsoLoaded: loaded };

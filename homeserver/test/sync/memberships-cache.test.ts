@@ -74,7 +74,7 @@ describeEachEngine('memberships cache', (getStorage) => {
     expect((await storage.memberships.get(a, '@u3:hs'))?.streamPosition).toBe(5);
   });
 
-  it('does not keep a read that a membership change overlapped', async () => {
+  it('a read started before a membership change does not hide the change afterwards', async () => {
     const storage = getStorage();
     const a = await newRoom();
     const readBefore = rooms('@u4:hs');
