@@ -9,7 +9,7 @@
  * their room display names), the recipients' rules from the store's cache; the room's power levels
  * and profile display names only when a rule actually asks for them.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { createEventIdForRoom } from '../rooms/auth.js';
 import type { JsonObject, JsonValue, RoomEvent } from '../events/types.js';
 import type { PersistHook } from '../rooms/pipeline.js';
@@ -136,7 +136,10 @@ async function implicitRead(
   const invite = await trx
     .selectFrom('event_push_actions as a')
     .innerJoin('events as e', 'e.event_id', 'a.event_id')
-    .select((eb) => eb.fn.max<number | null>('a.stream_ordering').as('position'))
+    // `+ 0`: a bare max(stream_ordering) made SQLite walk the user's (user_id, stream_ordering)
+    // index backwards through every notification of every room (12-140 ms per join at 50,000
+    // events); without it the (user_id, room_id, …) index reads only this room's.
+    .select(sql<number | null>`max(a.stream_ordering + 0)`.as('position'))
     .where('a.user_id', '=', event.sender)
     .where('a.room_id', '=', event.room_id)
     .where('e.type', '=', 'm.room.member')

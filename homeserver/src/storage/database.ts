@@ -202,6 +202,7 @@ function openSqlite(config: SqliteConfig): { db: Kysely<Database>; checkpointer:
     // in memory: on disk each was a file created, written and unlinked per statement, which was a
     // large share of the send path's system CPU (docs/PERFORMANCE.md).
     sqlite.pragma('temp_store = MEMORY');
+    sqlite.pragma('cache_size = -65536');
   } catch (err) {
     sqlite.close();
     throw err;
