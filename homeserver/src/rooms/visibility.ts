@@ -65,13 +65,13 @@ async function stateFacts(storage: Storage, group: number, userId: string): Prom
 }
 
 /** The state events `factsFrom` reads: the history visibility and the user's member event. */
-export function factEventIds(state: StateMap, userId: string): string[] {
+export function factEventIds(state: ReadonlyMap<string, string>, userId: string): string[] {
   const ids = [state.get(HISTORY_VISIBILITY_KEY), state.get(stateKey('m.room.member', userId))];
   return ids.filter((id): id is string => id !== undefined);
 }
 
 /** The visibility facts of a state, its events (those of `factEventIds`) already loaded. */
-export function factsFrom(state: StateMap, userId: string, loaded: ReadonlyMap<string, RoomEvent>): StateFacts {
+export function factsFrom(state: ReadonlyMap<string, string>, userId: string, loaded: ReadonlyMap<string, RoomEvent>): StateFacts {
   const hvId = state.get(HISTORY_VISIBILITY_KEY);
   const memberId = state.get(stateKey('m.room.member', userId));
   const hv = hvId ? loaded.get(hvId)?.content.history_visibility : undefined;

@@ -48,8 +48,10 @@ export type StateDelta = Map<string, string | null>;
 export interface StateGroupOptions {
   /** Longest chain of deltas before a full snapshot is written (default 50). */
   maxDeltaDepth?: number;
-  /** How many decoded groups to keep in memory (default 32). */
+  /** How many decoded groups to keep in memory (default 2,048). */
   cacheSize?: number;
+  /** How many state entries, over all cached groups, to keep in memory (default 200,000). */
+  cacheEntries?: number;
 }
 
 export const DEFAULT_MAX_DELTA_DEPTH = 50;
@@ -60,14 +62,20 @@ const INSERT_CHUNK = 500;
 export class StateGroupStore {
   readonly maxDeltaDepth: number;
   private readonly cacheSize: number;
-  private readonly cache = new Map<number, StateMap>();
+  private readonly cacheEntries: number;
+  private readonly cache = new Map<number, ReadonlyMap<string, string>>();
+  /** Entries over all cached groups: the bound that matters for memory (a group can hold thousands). */
+  private cachedEntries = 0;
 
   constructor(
     private readonly db: Kysely<Database>,
     options: StateGroupOptions = {},
   ) {
     this.maxDeltaDepth = Math.max(0, options.maxDeltaDepth ?? DEFAULT_MAX_DELTA_DEPTH);
-    this.cacheSize = Math.max(0, options.cacheSize ?? 32);
+    // An initial /sync reads the state of every room of the user: a few hundred groups, one each.
+    this.cacheSize = Math.max(0, options.cacheSize ?? 2_048);
+    // About 100 bytes each: ≈ 20 MB at most.
+    this.cacheEntries = Math.max(0, options.cacheEntries ?? 200_000);
   }
 
   /** The full state of a group (a fresh Map the caller may modify). */
@@ -86,12 +94,8 @@ export class StateGroupStore {
     /** True when `group` is known to be committed (then the result may be cached). */
     committed = executor === this.db,
   ): Promise<ReadonlyMap<string, string>> {
-    const cached = this.cache.get(group);
-    if (cached) {
-      this.cache.delete(group); // LRU: move to the end
-      this.cache.set(group, cached);
-      return cached;
-    }
+    const cached = this.cached(group);
+    if (cached) return cached;
     const result = await sql<{ n: number; type: string; state_key: string; event_id: string | null }>`
       WITH RECURSIVE chain(id, prev_group, n) AS (
         SELECT id, prev_group, 0 FROM state_groups WHERE id = ${group}
@@ -112,11 +116,39 @@ export class StateGroupStore {
       const exists = await executor.selectFrom('state_groups').select('id').where('id', '=', group).executeTakeFirst();
       if (!exists) throw new Error(`state group ${group} does not exist`);
     }
-    if (committed && this.cacheSize > 0) {
+    if (committed) this.rememberCommitted(group, state);
+    return state;
+  }
+
+  /** The cached state of `group`, if any (shared with the cache: do not modify it). */
+  cached(group: number): ReadonlyMap<string, string> | undefined {
+    const state = this.cache.get(group);
+    if (state) {
+      this.cache.delete(group); // LRU: move to the end
       this.cache.set(group, state);
-      if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     }
     return state;
+  }
+
+  /**
+   * Keeps the decoded state of a committed group that was read elsewhere (the bulk reads of an
+   * initial /sync). Groups never change once written, so an entry is never stale. The caller must
+   * not modify `state` afterwards.
+   */
+  rememberCommitted(group: number, state: ReadonlyMap<string, string>): void {
+    if (this.cacheSize === 0 || state.size > this.cacheEntries) return;
+    const old = this.cache.get(group);
+    if (old) {
+      this.cache.delete(group);
+      this.cachedEntries -= old.size;
+    }
+    this.cache.set(group, state);
+    this.cachedEntries += state.size;
+    while (this.cache.size > this.cacheSize || this.cachedEntries > this.cacheEntries) {
+      const [oldest, evicted] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      this.cachedEntries -= evicted.size;
+    }
   }
 
   /**

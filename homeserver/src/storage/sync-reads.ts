@@ -26,6 +26,8 @@ export interface TimelineRange {
 export interface SyncTimelineRow {
   streamPosition: number;
   event: RoomEvent;
+  /** The redaction that redacted it, if any (read with the event: formatting needs no second look-up). */
+  redactedBecause: string | null;
   stateGroupBefore: number | null;
   stateGroupAfter: number | null;
 }
@@ -45,7 +47,7 @@ const ID_CHUNK = 500;
 /** An event row as the raw statements below select it. */
 type EventRow = Pick<
   EventsTable,
-  'event_id' | 'room_id' | 'type' | 'state_key' | 'sender' | 'depth' | 'origin_server_ts' | 'redacts' | 'pdu_json'
+  'event_id' | 'room_id' | 'type' | 'state_key' | 'sender' | 'depth' | 'origin_server_ts' | 'redacts' | 'pdu_json' | 'redacted_because'
 >;
 
 export class SyncReadsStore {
@@ -87,6 +89,7 @@ export class SyncReadsStore {
         rows.push({
           streamPosition: Number(row.stream_ordering),
           event: rowToEvent(row),
+          redactedBecause: row.redacted_because,
           stateGroupBefore: row.state_group_before === null ? null : Number(row.state_group_before),
           stateGroupAfter: row.state_group_after === null ? null : Number(row.state_group_after),
         });
@@ -149,14 +152,20 @@ export class SyncReadsStore {
     return out;
   }
 
-  /** The stored events among `eventIds` (like EventsStore.getEvents, with longer id lists per statement). */
-  async events(eventIds: Iterable<string>): Promise<Map<string, RoomEvent>> {
+  /**
+   * The stored events among `eventIds` (like EventsStore.getEvents, with longer id lists per
+   * statement). The redacted ones go into `redactedBy` (event id → redaction id), when given.
+   */
+  async events(eventIds: Iterable<string>, redactedBy?: Map<string, string>): Promise<Map<string, RoomEvent>> {
     const ids = [...new Set(eventIds)];
     const out = new Map<string, RoomEvent>();
     for (let i = 0; i < ids.length; i += ID_CHUNK) {
       const chunk = padded(ids.slice(i, i + ID_CHUNK));
       const { rows } = await this.run<EventRow>(`events:${chunk.length}`, () => eventsQuery(chunk.length), chunk);
-      for (const row of rows) out.set(row.event_id, rowToEvent(row));
+      for (const row of rows) {
+        out.set(row.event_id, rowToEvent(row));
+        if (row.redacted_because !== null) redactedBy?.set(row.event_id, row.redacted_because);
+      }
     }
     return out;
   }
@@ -183,7 +192,7 @@ function latestEventsQuery(rooms: number): RawBuilder<unknown> {
   const branches = Array.from(
     { length: rooms },
     (_, j) => sql`SELECT * FROM (
-        SELECT event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu_json, stream_ordering
+        SELECT event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu_json, redacted_because, stream_ordering
         FROM events
         WHERE room_id = ${null} AND stream_ordering > ${null} AND stream_ordering <= ${null}
           AND outlier = 0 AND soft_failed = 0 AND rejected_reason IS NULL
@@ -209,7 +218,7 @@ function statesOfGroupsQuery(n: number): RawBuilder<unknown> {
 }
 
 function eventsQuery(n: number): RawBuilder<unknown> {
-  return sql`SELECT event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu_json
+  return sql`SELECT event_id, room_id, type, state_key, sender, depth, origin_server_ts, redacts, pdu_json, redacted_because
     FROM events WHERE event_id IN (${slots(n)})`;
 }
 

@@ -15,9 +15,11 @@ export async function formatForClient(
   filter: Pick<Filter, 'event_fields' | 'event_format'>,
   viewer: Viewer,
   includeRoomId = false,
+  /** The events' redactions, when read with them (FormatOptions.redactedBy). */
+  redactedBy?: ReadonlyMap<string, string>,
 ): Promise<JsonObject[]> {
   if (filter.event_format === 'federation') return events.map((e) => e.pdu);
-  const formatted = await formatEvents(storage, events, { includeRoomId, viewer });
+  const formatted = await formatEvents(storage, events, { includeRoomId, viewer, redactedBy });
   return formatted.map((e) => pickEventFields(e as unknown as JsonObject, filter.event_fields));
 }
 

@@ -52,8 +52,8 @@ export async function roomStateEvents(
 export function lazyLoadedState(
   req: SyncRequest,
   plan: RoomPlan,
-  target: StateMap,
-  chosen: StateMap,
+  target: ReadonlyMap<string, string>,
+  chosen: ReadonlyMap<string, string>,
   timeline: readonly TimelineEvent[],
   heroes: readonly string[],
 ): StateMap {
@@ -86,7 +86,7 @@ export function lazyLoadedState(
 export function stateEventsToSend(
   req: SyncRequest,
   plan: RoomPlan,
-  chosen: StateMap,
+  chosen: ReadonlyMap<string, string>,
   loaded: ReadonlyMap<string, RoomEvent>,
   timeline: readonly TimelineEvent[],
 ): RoomEvent[] {

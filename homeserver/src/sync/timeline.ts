@@ -7,6 +7,7 @@ import type { RoomEvent, StateMap } from '../events/types.js';
 import { factEventIds, factsFrom, filterVisibleEvents, maySee, type StateFacts } from '../rooms/visibility.js';
 import type { Storage } from '../storage/database.js';
 import type { TimelineEvent } from '../storage/events-store.js';
+import { arg, PreparedQuery } from '../storage/prepared.js';
 import type { SyncTimelineRow } from '../storage/sync-reads.js';
 import { matchesRoomEventFilter, type RoomEventFilter } from './filter.js';
 
@@ -96,18 +97,22 @@ export function eventsOf(rows: readonly TimelineEvent[]): RoomEvent[] {
  */
 export async function roomsWithEventsBetween(storage: Storage, from: number, to: number): Promise<Set<string>> {
   if (to <= from) return new Set();
-  const rows = await storage.db
+  const rows = await ROOMS_WITH_EVENTS_BETWEEN.rows(storage.db, from, to);
+  return new Set(rows.map((r) => r.room_id));
+}
+
+/** Compiled once: every incremental /sync runs it. */
+const ROOMS_WITH_EVENTS_BETWEEN = new PreparedQuery<[from: number, to: number], { room_id: string }>((db) =>
+  db
     .selectFrom('events')
     .select('room_id')
     .distinct()
-    .where('stream_ordering', '>', from)
-    .where('stream_ordering', '<=', to)
+    .where('stream_ordering', '>', arg(0))
+    .where('stream_ordering', '<=', arg(1))
     .where('outlier', '=', 0)
     .where('rejected_reason', 'is', null)
-    .where('soft_failed', '=', 0)
-    .execute();
-  return new Set(rows.map((r) => r.room_id));
-}
+    .where('soft_failed', '=', 0),
+);
 
 /** The newest events of one room as a bulk read found them (see latestTimelines). */
 export interface BulkTimeline {
@@ -123,25 +128,36 @@ export interface BulkTimeline {
  * never change once written).
  */
 export class GroupStates {
-  private readonly states = new Map<number, StateMap>();
+  private readonly states = new Map<number, ReadonlyMap<string, string>>();
 
   constructor(private readonly storage: Storage) {}
 
-  /** Reads those of `groups` not read yet, with one statement per 500. */
+  /**
+   * Reads those of `groups` not read yet: from the state group store's cache (shared with the
+   * send path and every other sync), the rest with one statement per 500, which then go into it.
+   */
   async load(groups: Iterable<number | null>): Promise<void> {
     const wanted = new Set<number>();
-    for (const g of groups) if (g !== null && !this.states.has(g)) wanted.add(g);
+    for (const g of groups) {
+      if (g === null || this.states.has(g)) continue;
+      const cached = this.storage.stateGroups.cached(g);
+      if (cached) this.states.set(g, cached);
+      else wanted.add(g);
+    }
     if (wanted.size === 0) return;
-    for (const [g, state] of await this.storage.syncReads.statesOfGroups(wanted)) this.states.set(g, state);
+    for (const [g, state] of await this.storage.syncReads.statesOfGroups(wanted)) {
+      this.states.set(g, state);
+      this.storage.stateGroups.rememberCommitted(g, state);
+    }
   }
 
   /** A loaded group's state (do not modify); empty for null or unknown groups. */
-  get(group: number | null): StateMap {
+  get(group: number | null): ReadonlyMap<string, string> {
     return (group !== null && this.states.get(group)) || EMPTY_STATE;
   }
 }
 
-const EMPTY_STATE: StateMap = new Map();
+const EMPTY_STATE: ReadonlyMap<string, string> = new Map();
 
 /**
  * The timeline of an initial sync for many rooms at once: each room's newest `limit + 1` events

@@ -225,3 +225,26 @@ describeEachEngine(
   },
   { open: { stateGroups: { maxDeltaDepth: 7, cacheSize: 0 } } },
 );
+
+describeEachEngine(
+  'state group cache bounds',
+  (getStorage) => {
+    it('keeps groups within the entry bound, evicting the least recently used', async () => {
+      const storage = getStorage();
+      const state = (n: number, tag: string): StateMap => new Map(Array.from({ length: n }, (_, i) => [stateKey('m.room.member', `@${tag}${i}:x`), `$${tag}${i}`]));
+      storage.stateGroups.rememberCommitted(1, state(3, 'a'));
+      storage.stateGroups.rememberCommitted(2, state(3, 'b'));
+      expect(storage.stateGroups.cached(1)?.size).toBe(3);
+      // Group 1 was used last: adding 3 more entries (9 > 8) evicts group 2.
+      storage.stateGroups.rememberCommitted(3, state(3, 'c'));
+      expect(storage.stateGroups.cached(2)).toBeUndefined();
+      expect(storage.stateGroups.cached(1)?.size).toBe(3);
+      expect(storage.stateGroups.cached(3)?.size).toBe(3);
+      // A group larger than the whole bound is not kept, and evicts nothing.
+      storage.stateGroups.rememberCommitted(4, state(9, 'd'));
+      expect(storage.stateGroups.cached(4)).toBeUndefined();
+      expect(storage.stateGroups.cached(1)?.size).toBe(3);
+    });
+  },
+  { open: { stateGroups: { cacheSize: 10, cacheEntries: 8 } } },
+);

@@ -25,6 +25,9 @@ function roomView(room: Json, stateField: 'state' | 'state_after'): Json {
     txnIds: room.timeline.events.map((e: Json) => e.unsigned?.transaction_id ?? null),
     redacted: room.timeline.events.filter((e: Json) => e.unsigned?.redacted_because).map((e: Json) => e.event_id),
     contents: room.timeline.events.map((e: Json) => e.content),
+    stateContents: [...room[stateField].events]
+      .sort((a: Json, b: Json) => (a.event_id < b.event_id ? -1 : 1))
+      .map((e: Json) => ({ content: e.content, redactedBy: e.unsigned?.redacted_because?.event_id ?? null })),
   };
 }
 
@@ -59,8 +62,10 @@ describeOnEachEngine('initial sync in bulk', (server) => {
     await bob.send(rooms.few, 'mine');
     await alice.ok('PUT', `/rooms/${enc(rooms.few)}/redact/${enc(redacted)}/r1`, { reason: 'test' });
 
-    // `shared`: everything visible once joined; limited.
+    // `shared`: everything visible once joined; limited; a redacted topic in the state before the timeline.
     rooms.shared = await alice.createRoom(visibility('shared'));
+    const topic = (await alice.ok('PUT', `/rooms/${enc(rooms.shared)}/state/m.room.topic/`, { topic: 'to be redacted' })).event_id;
+    await alice.ok('PUT', `/rooms/${enc(rooms.shared)}/redact/${enc(topic)}/r2`, {});
     await sendN(rooms.shared, 15, 's');
     await joinBob(rooms.shared);
 
@@ -155,5 +160,14 @@ describeOnEachEngine('initial sync in bulk', (server) => {
     expect(leftTimeline.at(-1)).toMatchObject({ type: 'm.room.member', state_key: bob.userId, content: { membership: 'leave' } });
     const summary = bulk.rooms.join[rooms.shared!].summary;
     expect(summary).toEqual({ 'm.heroes': [alice.userId], 'm.joined_member_count': 2, 'm.invited_member_count': 0 });
+  });
+
+  it('shows a redacted state event before the timeline redacted', async () => {
+    const bulk = await bob.sync();
+    const shared = bulk.rooms.join[rooms.shared!];
+    expect(shared.timeline.limited).toBe(true);
+    const topic = shared.state.events.find((e: Json) => e.type === 'm.room.topic');
+    expect(topic.content).toEqual({});
+    expect(topic.unsigned.redacted_because).toMatchObject({ type: 'm.room.redaction', redacts: topic.event_id });
   });
 });

@@ -26,13 +26,17 @@ export interface FormatOptions {
   includeRoomId?: boolean;
   /** The user and device asking: their own events carry the transaction id they used. */
   viewer?: { userId: string; deviceId: string | undefined };
+  /**
+   * The redactions of the events (event id → redaction id), when the caller read them with the
+   * events; an event not in it is not redacted. Absent: looked up.
+   */
+  redactedBy?: ReadonlyMap<string, string>;
 }
 
 /** Formats events for a client, in the order given. */
 export async function formatEvents(storage: Storage, events: readonly RoomEvent[], opts: FormatOptions = {}): Promise<ClientEvent[]> {
   if (events.length === 0) return [];
-  const ids = events.map((e) => e.event_id);
-  const redactedBy = await storage.events.getRedactedBecause(ids);
+  const redactedBy = opts.redactedBy ?? (await storage.events.getRedactedBecause(events.map((e) => e.event_id)));
   const redactions = await storage.events.getEvents(redactedBy.values());
   // Only /send and /redact take a transaction id, and neither makes a state event.
   const ownIds = opts.viewer

@@ -164,7 +164,7 @@ async function syncRoomsInBulk(req: SyncRequest, plans: readonly RoomPlan[]): Pr
   const members = await storage.syncReads.membersOfRooms(decided.map((p) => p.roomId));
 
   const lazy = req.filter.room?.state?.lazy_load_members === true;
-  const chosenByRoom = new Map<string, { chosen: StateMap; summary: RoomSummary }>();
+  const chosenByRoom = new Map<string, { chosen: ReadonlyMap<string, string>; summary: RoomSummary }>();
   const wanted = new Set<string>();
   for (const plan of decided) {
     const t = timelines.get(plan.roomId)!;
@@ -174,7 +174,9 @@ async function syncRoomsInBulk(req: SyncRequest, plans: readonly RoomPlan[]): Pr
     chosenByRoom.set(plan.roomId, { chosen, summary });
     for (const id of chosen.values()) wanted.add(id);
   }
-  const loaded = await storage.syncReads.events(wanted);
+  // Each event's redaction is read with it, for the formatting below.
+  const redactedBy = new Map<string, string>();
+  const loaded = await storage.syncReads.events(wanted, redactedBy);
 
   // Format every room's events together: one round of redaction, transaction id and relation
   // look-ups for the whole response.
@@ -186,11 +188,14 @@ async function syncRoomsInBulk(req: SyncRequest, plans: readonly RoomPlan[]): Pr
     const { chosen, summary } = chosenByRoom.get(plan.roomId)!;
     const state = stateEventsToSend(req, plan, chosen, loaded, t.events);
     const part = { plan, t, summary, timelineAt: timelineEvents.length, stateAt: stateEvents.length, stateCount: state.length };
-    for (const row of t.events) timelineEvents.push(row.event);
+    for (const row of t.events) {
+      timelineEvents.push(row.event);
+      if (row.redactedBecause !== null) redactedBy.set(row.event.event_id, row.redactedBecause);
+    }
     stateEvents.push(...state);
     return part;
   });
-  const formatted = await formatForClient(storage, [...timelineEvents, ...stateEvents], req.filter, viewer);
+  const formatted = await formatForClient(storage, [...timelineEvents, ...stateEvents], req.filter, viewer, false, redactedBy);
   const formattedTimeline = formatted.slice(0, timelineEvents.length);
   const formattedState = formatted.slice(timelineEvents.length);
   for (const { plan, t, summary, timelineAt, stateAt, stateCount } of parts) {
