@@ -21,13 +21,13 @@
  * Stream positions: see transactions.ts. `persistEvent` locks the `events` stream first, so event
  * persistence is serialised (also across processes) and commit order equals position order.
  */
-import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
+import type { Kysely } from 'kysely';
 import { stateKey, type JsonObject, type JsonValue, type Pdu, type RoomEvent, type StateMap } from '../events/types.js';
 import { MissingStateError, UnknownRoomError } from './errors.js';
 import type { Database, EventsTable } from './schema.js';
 import { applyDelta, diffStates, type StateDelta, type StateGroupStore } from './state-groups.js';
 import { currentStreamPosition, lockStream, setStreamPosition, writeTransaction, type Engine } from './transactions.js';
-import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
+import { arg, argList, PreparedQuery, PreparedQueryFamily, rowsForList } from './prepared.js';
 import { RoomCache, type JoinedMember, type RoomWrite, type WriteTicket } from './room-cache.js';
 
 const CURRENT_STATE_EVENT_ID = new PreparedQuery<[roomId: string, type: string, stateKey: string], { event_id: string }>((db) =>
@@ -191,7 +191,7 @@ const INSERT_AUTH_EDGES = new PreparedQueryFamily<unknown[]>((db, rows) =>
 );
 /** Ids per `IN (…)` list of a prepared query (one compiled shape per list length). */
 const PREPARED_ID_CHUNK = 100;
-const AFTER_GROUPS_OF = new PreparedQueryFamily<string[], { event_id: string; state_group_after: number }>((db, n) =>
+const AFTER_GROUPS_OF = new PreparedQueryFamily<unknown[], { event_id: string; state_group_after: number }>((db, n) =>
   db
     .selectFrom('event_to_state_group')
     .select(['event_id', 'state_group_after'])
@@ -202,6 +202,40 @@ const EVENTS_BY_ID = new PreparedQueryFamily<string[], EventRow>((db, n) =>
     .selectFrom('events')
     .select(EVENT_COLUMNS)
     .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+);
+// The read side of /sync and /messages, compiled once as well.
+const EVENTS_BETWEEN = (['asc', 'desc'] as const).map(
+  (order) =>
+    new PreparedQuery<[roomId: string, low: number, high: number, limit: number], EventRow & { stream_ordering: number }>((db) =>
+      db
+        .selectFrom('events')
+        .select([...EVENT_COLUMNS, 'stream_ordering'])
+        .where('room_id', '=', arg(0))
+        .where('stream_ordering', '>', arg(1))
+        .where('stream_ordering', '<=', arg(2))
+        .where('outlier', '=', 0)
+        .where('soft_failed', '=', 0)
+        .where('rejected_reason', 'is', null)
+        .orderBy('stream_ordering', order)
+        .limit(arg(3)),
+    ),
+);
+const HIDDEN_AMONG = new PreparedQueryFamily<unknown[], { event_id: string }>((db, n) =>
+  db
+    .selectFrom('events')
+    .select('event_id')
+    .where('event_id', 'in', argList(0, n))
+    .where((eb) => eb.or([eb('outlier', '<>', 0), eb('soft_failed', '<>', 0), eb('rejected_reason', 'is not', null)])),
+);
+const REJECTED_AMONG = new PreparedQueryFamily<unknown[], { event_id: string }>((db, n) =>
+  db.selectFrom('events').select('event_id').where('event_id', 'in', argList(0, n)).where('rejected_reason', 'is not', null),
+);
+const REDACTED_AMONG = new PreparedQueryFamily<unknown[], { event_id: string; redacted_because: string | null }>((db, n) =>
+  db
+    .selectFrom('events')
+    .select(['event_id', 'redacted_because'])
+    .where('event_id', 'in', argList(0, n))
+    .where('redacted_because', 'is not', null),
 );
 const INSERT_EVENT_STATE_GROUPS = new PreparedQuery<[eventId: string, roomId: string, before: number, after: number]>((db) =>
   db
@@ -452,7 +486,7 @@ export class EventsStore {
 
   /** Which of the given events were stored as rejected. */
   async getRejectedIds(eventIds: Iterable<string>): Promise<Set<string>> {
-    return this.idsWhere(eventIds, (eb) => eb('rejected_reason', 'is not', null));
+    return this.idsAmong(eventIds, REJECTED_AMONG);
   }
 
   /**
@@ -460,28 +494,13 @@ export class EventsStore {
    * (received over federation, kept apart from the timeline). Unknown ids are not listed.
    */
   async getHiddenIds(eventIds: Iterable<string>): Promise<Set<string>> {
-    return this.idsWhere(eventIds, (eb) =>
-      eb.or([eb('outlier', '<>', 0), eb('soft_failed', '<>', 0), eb('rejected_reason', 'is not', null)]),
-    );
+    return this.idsAmong(eventIds, HIDDEN_AMONG);
   }
 
-  /** The given event ids whose rows match `condition`, read in chunks. */
-  private async idsWhere(
-    eventIds: Iterable<string>,
-    condition: (eb: ExpressionBuilder<Database, 'events'>) => Expression<SqlBool>,
-  ): Promise<Set<string>> {
-    const ids = [...new Set(eventIds)];
-    const out = new Set<string>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('events')
-        .select('event_id')
-        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .where(condition)
-        .execute();
-      for (const row of rows) out.add(row.event_id);
-    }
-    return out;
+  /** The given event ids that `query` (a family over `IN (…)` lengths) selects. */
+  private async idsAmong(eventIds: Iterable<string>, query: PreparedQueryFamily<unknown[], { event_id: string }>): Promise<Set<string>> {
+    const rows = await rowsForList(this.db, query, [], [...new Set(eventIds)]);
+    return new Set(rows.map((row) => row.event_id));
   }
 
   /**
@@ -543,18 +562,8 @@ export class EventsStore {
 
   /** For each of the given events that was redacted, the id of the redaction that applied. */
   async getRedactedBecause(eventIds: Iterable<string>): Promise<Map<string, string>> {
-    const ids = [...new Set(eventIds)];
-    const out = new Map<string, string>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('events')
-        .select(['event_id', 'redacted_because'])
-        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .where('redacted_because', 'is not', null)
-        .execute();
-      for (const row of rows) out.set(row.event_id, row.redacted_because!);
-    }
-    return out;
+    const rows = await rowsForList(this.db, REDACTED_AMONG, [], [...new Set(eventIds)]);
+    return new Map(rows.map((row) => [row.event_id, row.redacted_because!]));
   }
 
 
@@ -627,28 +636,15 @@ export class EventsStore {
    * (no state stored for it).
    */
   async getStateAtEvent(eventId: string, at: 'before' | 'after'): Promise<StateMap | undefined> {
-    const row = await this.db
-      .selectFrom('event_to_state_group')
-      .select(['state_group_before', 'state_group_after'])
-      .where('event_id', '=', eventId)
-      .executeTakeFirst();
+    const row = await STATE_GROUPS_OF_EVENT.first(this.db, eventId);
     if (!row) return undefined;
     return this.stateGroups.getState(at === 'before' ? row.state_group_before : row.state_group_after);
   }
 
   /** The state group after each of the given events (absent for outliers and unknown ids). */
   async getStateGroupsAfter(eventIds: Iterable<string>): Promise<Map<string, number>> {
-    const ids = [...new Set(eventIds)];
-    const out = new Map<string, number>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('event_to_state_group')
-        .select(['event_id', 'state_group_after'])
-        .where('event_id', 'in', ids.slice(i, i + ID_CHUNK))
-        .execute();
-      for (const row of rows) out.set(row.event_id, Number(row.state_group_after));
-    }
-    return out;
+    const rows = await rowsForList(this.db, AFTER_GROUPS_OF, [], [...new Set(eventIds)]);
+    return new Map(rows.map((row) => [row.event_id, Number(row.state_group_after)]));
   }
 
   /** The state of a group (from `PersistEventResult` / `StoredEventInfo`). */
@@ -759,18 +755,8 @@ export class EventsStore {
     direction: 'f' | 'b',
   ): Promise<TimelineEvent[]> {
     const [low, high] = direction === 'f' ? [fromPos, toPos] : [toPos, fromPos];
-    const rows = await this.db
-      .selectFrom('events')
-      .select([...EVENT_COLUMNS, 'stream_ordering'])
-      .where('room_id', '=', roomId)
-      .where('stream_ordering', '>', low)
-      .where('stream_ordering', '<=', high)
-      .where('outlier', '=', 0)
-      .where('soft_failed', '=', 0)
-      .where('rejected_reason', 'is', null)
-      .orderBy('stream_ordering', direction === 'f' ? 'asc' : 'desc')
-      .limit(Math.max(0, Math.floor(limit)))
-      .execute();
+    const query = EVENTS_BETWEEN[direction === 'f' ? 0 : 1]!;
+    const rows = await query.rows(this.db, roomId, low, high, Math.max(0, Math.floor(limit)));
     return rows.map((row) => ({ streamPosition: row.stream_ordering, event: rowToEvent(row) }));
   }
 

@@ -89,3 +89,30 @@ export class PreparedQueryFamily<Args extends readonly unknown[], Row = unknown>
     return q;
   }
 }
+
+/** Items per `IN (…)` list of a prepared query: one compiled shape per list length up to this. */
+export const PREPARED_LIST_CHUNK = 100;
+
+/** `n` argument slots from `first` on: an `IN (…)` list in a prepared query. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function argList(first: number, n: number): any[] {
+  return Array.from({ length: n }, (_, i) => arg(first + i));
+}
+
+/**
+ * Runs a family whose shape is the length of an `IN (…)` list over `items`, PREPARED_LIST_CHUNK at
+ * a time: each run gets the `fixed` arguments, then the chunk. The rows of every run, in order.
+ */
+export async function rowsForList<Row>(
+  exec: Kysely<Database>,
+  family: PreparedQueryFamily<unknown[], Row>,
+  fixed: readonly unknown[],
+  items: readonly unknown[],
+): Promise<Row[]> {
+  const out: Row[] = [];
+  for (let i = 0; i < items.length; i += PREPARED_LIST_CHUNK) {
+    const chunk = items.slice(i, i + PREPARED_LIST_CHUNK);
+    for (const row of await family.of(chunk.length).rows(exec, ...fixed, ...chunk)) out.push(row);
+  }
+  return out;
+}

@@ -11,12 +11,12 @@
  * A user's rules are cached in memory (per process) and dropped on every change made through this
  * store.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { JsonObject } from '../events/types.js';
 import type { PushCondition } from '../push/conditions.js';
 import type { PushAction, RuleKind } from '../push/rules.js';
-import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
-import type { Database } from './schema.js';
+import { arg, argList, PreparedQuery, PreparedQueryFamily, rowsForList } from './prepared.js';
+import type { Database, EventPushSummaryTable } from './schema.js';
 import { writeTransaction, type Engine } from './transactions.js';
 
 /** A user-defined rule as stored. */
@@ -176,6 +176,11 @@ const COUNTERS_OF_THREAD = new PreparedQuery<[userId: string, roomId: string, th
 );
 const COUNTERS_OF_THREAD_LOCKED = new PreparedQuery<[userId: string, roomId: string, threadId: string], { thread_id: string }>(
   (db) => countersOfThread(db).forUpdate(),
+);
+
+/** A user's counters in a list of rooms (compiled once per list length: every /sync reads them). */
+const COUNTERS_IN_ROOMS = new PreparedQueryFamily<unknown[], Selectable<EventPushSummaryTable>>((db, n) =>
+  db.selectFrom('event_push_summary').selectAll().where('user_id', '=', arg(0)).where('room_id', 'in', argList(1, n)),
 );
 
 export class PushStore {
@@ -570,27 +575,18 @@ export class PushStore {
         total: { notification_count: 0, highlight_count: 0 },
       });
     }
-    const unique = [...new Set(roomIds)];
-    for (let i = 0; i < unique.length; i += ID_CHUNK) {
-      const rows = await this.db
-        .selectFrom('event_push_summary')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .where('room_id', 'in', unique.slice(i, i + ID_CHUNK))
-        .execute();
-      for (const r of rows) {
-        const counts = out.get(r.room_id)!;
-        const n = Number(r.notification_count);
-        const h = Number(r.highlight_count);
-        if (r.thread_id === MAIN_THREAD) {
-          counts.notification_count = n;
-          counts.highlight_count = h;
-        } else {
-          counts.threads[r.thread_id] = { notification_count: n, highlight_count: h };
-        }
-        counts.total.notification_count += n;
-        counts.total.highlight_count += h;
+    for (const r of await rowsForList(this.db, COUNTERS_IN_ROOMS, [userId], [...new Set(roomIds)])) {
+      const counts = out.get(r.room_id)!;
+      const n = Number(r.notification_count);
+      const h = Number(r.highlight_count);
+      if (r.thread_id === MAIN_THREAD) {
+        counts.notification_count = n;
+        counts.highlight_count = h;
+      } else {
+        counts.threads[r.thread_id] = { notification_count: n, highlight_count: h };
       }
+      counts.total.notification_count += n;
+      counts.total.highlight_count += h;
     }
     return out;
   }

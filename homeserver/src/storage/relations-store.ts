@@ -4,7 +4,29 @@
  */
 import type { Kysely, Selectable } from 'kysely';
 import type { JsonObject, RoomEvent } from '../events/types.js';
+import { argList, PREPARED_LIST_CHUNK, PreparedQueryFamily, rowsForList } from './prepared.js';
 import type { Database, EventRelationsTable } from './schema.js';
+
+/**
+ * Relations of some relation types to a list of parents, oldest first: one family per number of
+ * types (callers pass a fixed list), compiled once per list length. /sync runs it for every response.
+ */
+const relationsOfTypes = new Map<number, PreparedQueryFamily<unknown[], Selectable<EventRelationsTable>>>();
+function relationsQuery(types: number): PreparedQueryFamily<unknown[], Selectable<EventRelationsTable>> {
+  let family = relationsOfTypes.get(types);
+  if (!family) {
+    family = new PreparedQueryFamily((db, parents) =>
+      db
+        .selectFrom('event_relations')
+        .selectAll()
+        .where('rel_type', 'in', argList(0, types))
+        .where('relates_to_id', 'in', argList(types, parents))
+        .orderBy('stream_ordering', 'asc'),
+    );
+    relationsOfTypes.set(types, family);
+  }
+  return family;
+}
 
 export interface Relation {
   eventId: string;
@@ -84,14 +106,10 @@ export class RelationsStore {
 
   /** All relations of the given types pointing at any of the given events (for bundling). */
   async forParents(parentIds: readonly string[], relTypes: readonly string[]): Promise<Relation[]> {
-    if (parentIds.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('event_relations')
-      .selectAll()
-      .where('relates_to_id', 'in', [...parentIds])
-      .where('rel_type', 'in', [...relTypes])
-      .orderBy('stream_ordering', 'asc')
-      .execute();
+    if (parentIds.length === 0 || relTypes.length === 0) return [];
+    const rows = await rowsForList(this.db, relationsQuery(relTypes.length), relTypes, parentIds);
+    // Chunks are each in order; all of them together must be too.
+    if (parentIds.length > PREPARED_LIST_CHUNK) rows.sort((a, b) => Number(a.stream_ordering) - Number(b.stream_ordering));
     return rows.map(toRelation);
   }
 
