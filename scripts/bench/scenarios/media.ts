@@ -3,8 +3,10 @@
  * another and then `concurrency` at once (MB/s, uploads/s, latency); then thumbnails of
  * `thumbnails` of them through GET /_matrix/client/v1/media/thumbnail (the first request makes the
  * thumbnail, the second should be served from storage). Every upload is downloaded again and
- * compared byte for byte. A server without the media endpoints (404 / M_UNRECOGNIZED) is reported
- * as "unavailable", not as a failure.
+ * compared byte for byte. A server that does not advertise v1.11 (when those authenticated
+ * endpoints arrived) is read through the deprecated /_matrix/media/v3 thumbnail and download.
+ * A server without the media endpoints (404 / M_UNRECOGNIZED) is reported as "unavailable", not
+ * as a failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import sharp from 'sharp';
@@ -52,6 +54,15 @@ async function uploadLoop(hs: Homeserver, pool: Pool, user: Account, images: Buf
   };
 }
 
+/** Spec versions are `vX.Y`: does the server advertise v1.11 (authenticated media) or later? */
+function advertisesAuthenticatedMedia(versions: unknown): boolean {
+  if (!Array.isArray(versions)) return false;
+  return versions.some((v) => {
+    const m = typeof v === 'string' ? /^v(\d+)\.(\d+)$/.exec(v) : null;
+    return m !== null && (Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 11));
+  });
+}
+
 function mxcPath(uri: string): string {
   const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(uri);
   if (!m) throw new CountMismatch(`media: ${uri} is not an mxc:// URI`);
@@ -71,6 +82,10 @@ export async function mediaScenario(ctx: ScenarioContext): Promise<ScenarioResul
     return { status: 'unavailable', reason: `POST ${UPLOAD} answered ${probe.status} ${errcode ?? ''}`.trim() };
   }
   expectStatus(probe, 200, 'upload (probe)');
+  const versions = await hs.request(ctx.target.pool, 'GET', '/_matrix/client/versions');
+  const downloadBase = advertisesAuthenticatedMedia((versions.json as { versions?: unknown }).versions)
+    ? '/_matrix/client/v1/media'
+    : '/_matrix/media/v3';
 
   ctx.log(`media: making ${s.uploads * 2} images of about ${s.kib} KiB`);
   const images = await makeImages(s.uploads * 2, s.kib);
@@ -95,7 +110,7 @@ export async function mediaScenario(ctx: ScenarioContext): Promise<ScenarioResul
   let thumbBytes = 0;
   for (const uri of uris.slice(0, s.thumbnails)) {
     for (const times of [firstMs, againMs]) {
-      const reply = await hs.request(pool, 'GET', `/_matrix/client/v1/media/thumbnail/${mxcPath(uri)}?width=96&height=96&method=crop`, {
+      const reply = await hs.request(pool, 'GET', `${downloadBase}/thumbnail/${mxcPath(uri)}?width=96&height=96&method=crop`, {
         token: user!.accessToken,
       });
       expectStatus(reply, 200, 'thumbnail');
@@ -110,7 +125,7 @@ export async function mediaScenario(ctx: ScenarioContext): Promise<ScenarioResul
   let matching = 0;
   const mismatched: string[] = [];
   await forEachConcurrent(uris.length, s.concurrency, async (i) => {
-    const res = await pool.request({ path: `${hs.prefix}/_matrix/client/v1/media/download/${mxcPath(uris[i]!)}`, method: 'GET', headers: { authorization: `Bearer ${user!.accessToken}` } });
+    const res = await pool.request({ path: `${hs.prefix}${downloadBase}/download/${mxcPath(uris[i]!)}`, method: 'GET', headers: { authorization: `Bearer ${user!.accessToken}` } });
     const t0 = now();
     const body = Buffer.from(await res.body.arrayBuffer());
     downloadMs.push(now() - t0);
@@ -124,6 +139,7 @@ export async function mediaScenario(ctx: ScenarioContext): Promise<ScenarioResul
 
   const result: ScenarioResult = {
     status: 'ok',
+    download_api: downloadBase,
     image_kib: round(images.reduce((n, b) => n + b.length, 0) / images.length / 1024, 1),
     sequential,
     concurrent,
