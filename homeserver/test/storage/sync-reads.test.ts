@@ -102,6 +102,26 @@ describeEachEngine(
       const members = await storage.syncReads.membersOfRooms(rooms.map((r) => r.roomId));
       expect([...members.keys()]).toEqual(rooms.map((r) => r.roomId));
     });
+
+    it('parses a row again when its JSON changed, and tells the redactions read with the rows', async () => {
+      const storage = getStorage();
+      const event = persisted.get(rooms[1]!.roomId)!.at(-1)!;
+      expect((await storage.syncReads.events([event.event_id])).get(event.event_id)!.content.body).toBe('hello');
+      // What persisting a full copy of an event first stored redacted does: the same id, other JSON.
+      const pdu = { ...event.pdu, content: { msgtype: 'm.text', body: 'rewritten' } };
+      await storage.db
+        .updateTable('events')
+        .set({ pdu_json: JSON.stringify(pdu), redacted_because: '$redaction' })
+        .where('event_id', '=', event.event_id)
+        .execute();
+      const redactedBy = new Map<string, string>();
+      expect((await storage.syncReads.events([event.event_id], redactedBy)).get(event.event_id)!.content.body).toBe('rewritten');
+      expect(redactedBy.get(event.event_id)).toBe('$redaction');
+      const upTo = await storage.events.getMaxStreamPosition();
+      const latest = await storage.syncReads.latestEvents([{ roomId: rooms[1]!.roomId, after: 0, upTo }], 1);
+      const [newest] = latest.get(rooms[1]!.roomId)!;
+      expect([newest!.event.content.body, newest!.redactedBecause]).toEqual(['rewritten', '$redaction']);
+    });
   },
   { open: { stateGroups: { maxDeltaDepth: 4, cacheSize: 0 } } },
 );
