@@ -124,6 +124,9 @@ const EVENT_COLUMNS = [
 
 /** Ids per `IN (…)` list. */
 const ID_CHUNK = 500;
+/** getEventsBetween results kept (oldest dropped first), each of at most this many events. */
+const RANGE_CACHE_ENTRIES = 1_000;
+const RANGE_CACHE_MAX_ROWS = 16;
 
 // The statements of the local send path, compiled once (prepared.ts): building and compiling them
 // with kysely cost more CPU than SQLite running them (docs/PERFORMANCE.md, third round).
@@ -297,6 +300,14 @@ export class EventsStore {
   /** The persist whose `withinTransaction` is running (persists are serialised by the stream lock). */
   private inHooks: { trx: Kysely<Database>; roomId: string; ticket: WriteTicket; write: RoomWrite } | undefined;
 
+  /**
+   * Recent getEventsBetween results over closed ranges, by their arguments: the ~10 syncs one
+   * event wakes read the same few ranges. See `closedRange`.
+   */
+  private readonly ranges = new Map<string, TimelineEvent[]>();
+  /** The highest events-stream position this process knows to be committed. */
+  private committedMax = 0;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly engine: Engine,
@@ -334,6 +345,7 @@ export class EventsStore {
         return persisted.result;
       });
       if (ticket) this.roomCache.endWrite(ticket, write);
+      this.noteCommitted(result.streamPosition);
       return result;
     } catch (err) {
       if (ticket) this.roomCache.endWrite(ticket, undefined);
@@ -737,7 +749,24 @@ export class EventsStore {
    * it is committed, so it is safe to put in a sync token.
    */
   async getMaxStreamPosition(): Promise<number> {
-    return currentStreamPosition(this.db, EVENTS_STREAM);
+    const position = await currentStreamPosition(this.db, EVENTS_STREAM);
+    this.noteCommitted(position);
+    return position;
+  }
+
+  private noteCommitted(position: number): void {
+    if (position > this.committedMax) this.committedMax = position;
+  }
+
+  /**
+   * Whether the events in stream positions (low, high] can no longer change: every position in it
+   * was committed, and positive positions are only ever handed out above the newest (a backfilled
+   * event gets a negative one; an outlier given its place in the timeline moves to a new position;
+   * rejection and soft failure are decided before an event is stored). Redactions are kept apart
+   * (redacted_because), so they do not change the rows read here.
+   */
+  private closedRange(low: number, high: number): boolean {
+    return low >= 0 && high <= this.committedMax;
   }
 
   /**
@@ -755,9 +784,19 @@ export class EventsStore {
     direction: 'f' | 'b',
   ): Promise<TimelineEvent[]> {
     const [low, high] = direction === 'f' ? [fromPos, toPos] : [toPos, fromPos];
+    const n = Math.max(0, Math.floor(limit));
+    const closed = this.closedRange(low, high);
+    const key = `${roomId}\n${low}\n${high}\n${n}\n${direction}`;
+    const cached = closed ? this.ranges.get(key) : undefined;
+    if (cached) return cached.slice();
     const query = EVENTS_BETWEEN[direction === 'f' ? 0 : 1]!;
-    const rows = await query.rows(this.db, roomId, low, high, Math.max(0, Math.floor(limit)));
-    return rows.map((row) => ({ streamPosition: row.stream_ordering, event: rowToEvent(row) }));
+    const rows = await query.rows(this.db, roomId, low, high, n);
+    const events = rows.map((row) => ({ streamPosition: row.stream_ordering, event: rowToEvent(row) }));
+    if (closed && events.length <= RANGE_CACHE_MAX_ROWS) {
+      this.ranges.set(key, events.slice());
+      if (this.ranges.size > RANGE_CACHE_ENTRIES) this.ranges.delete(this.ranges.keys().next().value!);
+    }
+    return events;
   }
 
   // ------------------------------------------------------------------ persistence helpers

@@ -167,6 +167,24 @@ describeEachEngine('events store', (getStorage) => {
       expect(await events.getEventsBetween(room.roomId, p4, p4, 10, 'f')).toEqual([]);
     });
 
+    it('answers a range again after new events: only ranges of committed positions are kept', async () => {
+      const room = new LinearRoom();
+      const { events } = getStorage();
+      await events.persistEvent(room.create());
+      const first = room.message('first');
+      const p1 = (await events.persistEvent(first)).streamPosition;
+      const ids = (rows: { event: RoomEvent }[]) => rows.map((t) => t.event.event_id);
+      // A range reaching past the newest position can still grow: read before and after an event.
+      expect(ids(await events.getEventsBetween(room.roomId, p1 - 1, p1 + 1, 10, 'f'))).toEqual([first.event_id]);
+      const second = room.message('second');
+      expect((await events.persistEvent(second)).streamPosition).toBe(p1 + 1);
+      expect(ids(await events.getEventsBetween(room.roomId, p1 - 1, p1 + 1, 10, 'f'))).toEqual([first.event_id, second.event_id]);
+      // A closed range read again: the same events, each time in an array of the caller's own.
+      for (let i = 0; i < 2; i++) (await events.getEventsBetween(room.roomId, p1 + 1, 0, 10, 'b')).pop();
+      const again = await events.getEventsBetween(room.roomId, p1 + 1, 0, 10, 'b');
+      expect(ids(again)).toEqual([second.event_id, first.event_id, room.createId]);
+    });
+
     it('leaves out outliers, rejected and soft-failed events', async () => {
       const room = new LinearRoom();
       const { events } = getStorage();
