@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { calibrate } from './calibration.js';
 import { BenchError, Homeserver } from './client.js';
 import type { ScenarioContext, ScenarioResult, Sizes, Target } from './context.js';
 import { fanoutScenario } from './scenarios/fanout.js';
@@ -120,7 +121,14 @@ async function main(argv: string[]): Promise<number> {
     tool: 'hearth-bench',
     date: started.toISOString(),
     commit: gitCommit(),
-    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 1024 ** 3, 1), node: process.version, loadavg_start: loadavg().map((l) => round(l, 2)) },
+    machine: {
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model,
+      memory_gb: round(totalmem() / 1024 ** 3, 1),
+      node: process.version,
+      loadavg_start: loadavg().map((l) => round(l, 2)),
+      calibration_start: calibrate(),
+    },
     options: { preset, scenarios, ceiling: values.ceiling, sizes: Object.fromEntries(scenarios.map((s) => [s, sizes[s as ScenarioName]])) },
   };
 
@@ -238,6 +246,7 @@ async function main(argv: string[]): Promise<number> {
 
   result.scenarios = results;
   (result.machine as Record<string, unknown>).loadavg_end = loadavg().map((l) => round(l, 2));
+  (result.machine as Record<string, unknown>).calibration_end = calibrate();
   result.seconds_total = round((Date.now() - started.getTime()) / 1000, 1);
   result.ok = !failed;
   const text = `${JSON.stringify(result, null, 2)}\n`;

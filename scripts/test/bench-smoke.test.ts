@@ -21,7 +21,7 @@ interface BenchRun {
   code: number | null;
   stdout: string;
   stderr: string;
-  json: { ok: boolean; scenarios: Record<string, Record<string, unknown>> };
+  json: { ok: boolean; machine: Record<string, unknown>; scenarios: Record<string, Record<string, unknown>> };
 }
 
 function runBench(args: string[], timeoutMs = 280_000): Promise<BenchRun> {
@@ -71,6 +71,11 @@ describe('bench harness (tiny sizes)', () => {
       const run = await runBench(['--ceiling', '--json', out]);
       expect(run.code, explain(run)).toBe(0);
       expect(run.json.ok).toBe(true);
+      const machine = run.json.machine as Record<string, { cpu_loop_ms: number; node_start_ms: number } | undefined>;
+      for (const at of ['calibration_start', 'calibration_end']) {
+        expect(machine[at]!.cpu_loop_ms, at).toBeGreaterThan(0);
+        expect(machine[at]!.node_start_ms, at).toBeGreaterThan(0);
+      }
       expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(run.json);
       const s = run.json.scenarios;
       for (const name of ['send', 'fanout', 'initial-sync', 'join-leave-churn', 'startup']) {
