@@ -5,7 +5,7 @@
  * device list changes (e2ee/device-lists.ts puts them together).
  */
 import type { Kysely } from 'kysely';
-import { arg, PreparedQueryFamily } from './prepared.js';
+import { argList, PreparedQueryFamily } from './prepared.js';
 import type { Database } from './schema.js';
 import { currentStreamPosition, nextStreamPosition, type Engine } from './transactions.js';
 
@@ -21,7 +21,7 @@ const ENCRYPTED_ROOMS = new PreparedQueryFamily<string[], { room_id: string; str
       .select(['cs.room_id', 'e.stream_ordering'])
       .where('cs.type', '=', 'm.room.encryption')
       .where('cs.state_key', '=', '')
-      .where('cs.room_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+      .where('cs.room_id', 'in', argList(0, n)),
   ENCRYPTED_ROOMS_CHUNK,
 );
 

@@ -27,7 +27,7 @@ import { MissingStateError, UnknownRoomError } from './errors.js';
 import type { Database, EventsTable } from './schema.js';
 import { applyDelta, diffStates, type StateDelta, type StateGroupStore } from './state-groups.js';
 import { currentStreamPosition, lockStream, setStreamPosition, writeTransaction, type Engine } from './transactions.js';
-import { arg, argList, PreparedQuery, PreparedQueryFamily, rowsForList } from './prepared.js';
+import { arg, argList, PREPARED_LIST_CHUNK, PreparedQuery, PreparedQueryFamily, rowsForList } from './prepared.js';
 import { RoomCache, type JoinedMember, type RoomWrite, type WriteTicket } from './room-cache.js';
 
 const CURRENT_STATE_EVENT_ID = new PreparedQuery<[roomId: string, type: string, stateKey: string], { event_id: string }>((db) =>
@@ -192,19 +192,14 @@ const INSERT_AUTH_EDGES = new PreparedQueryFamily<unknown[]>((db, rows) =>
     .values(Array.from({ length: rows }, (_, i) => ({ event_id: arg(i * 3), auth_event_id: arg(i * 3 + 1), room_id: arg(i * 3 + 2) })))
     .onConflict((oc) => oc.columns(['event_id', 'auth_event_id']).doNothing()),
 );
-/** Ids per `IN (…)` list of a prepared query (one compiled shape per list length). */
-const PREPARED_ID_CHUNK = 100;
 const AFTER_GROUPS_OF = new PreparedQueryFamily<unknown[], { event_id: string; state_group_after: number }>((db, n) =>
   db
     .selectFrom('event_to_state_group')
     .select(['event_id', 'state_group_after'])
-    .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+    .where('event_id', 'in', argList(0, n)),
 );
-const EVENTS_BY_ID = new PreparedQueryFamily<string[], EventRow>((db, n) =>
-  db
-    .selectFrom('events')
-    .select(EVENT_COLUMNS)
-    .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i))),
+const EVENTS_BY_ID = new PreparedQueryFamily<unknown[], EventRow>((db, n) =>
+  db.selectFrom('events').select(EVENT_COLUMNS).where('event_id', 'in', argList(0, n)),
 );
 // The read side of /sync and /messages, compiled once as well.
 const EVENTS_BETWEEN = (['asc', 'desc'] as const).map(
@@ -249,7 +244,7 @@ const DELETE_FORWARD_EXTREMITIES = new PreparedQueryFamily<string[]>((db, n) =>
   db
     .deleteFrom('event_forward_extremities')
     .where('room_id', '=', arg(0))
-    .where('event_id', 'in', Array.from({ length: n }, (_, i) => arg(i + 1))),
+    .where('event_id', 'in', argList(1, n)),
 );
 /** Inserts the event as a forward extremity unless a stored, accepted event has it as a prev event. */
 const INSERT_FORWARD_EXTREMITY = new PreparedQuery<[roomId: string, eventId: string]>((db) =>
@@ -590,14 +585,8 @@ export class EventsStore {
    * event source.
    */
   async getEvents(eventIds: Iterable<string>): Promise<Map<string, RoomEvent>> {
-    const ids = [...new Set(eventIds)];
-    const out = new Map<string, RoomEvent>();
-    for (let i = 0; i < ids.length; i += PREPARED_ID_CHUNK) {
-      const chunk = ids.slice(i, i + PREPARED_ID_CHUNK);
-      const rows = await EVENTS_BY_ID.of(chunk.length).rows(this.db, ...chunk);
-      for (const row of rows) out.set(row.event_id, rowToEvent(row));
-    }
-    return out;
+    const rows = await rowsForList(this.db, EVENTS_BY_ID, [], [...new Set(eventIds)]);
+    return new Map(rows.map((row) => [row.event_id, rowToEvent(row)]));
   }
 
   async hasEvents(eventIds: Iterable<string>): Promise<Set<string>> {
@@ -785,14 +774,13 @@ export class EventsStore {
   ): Promise<TimelineEvent[]> {
     const [low, high] = direction === 'f' ? [fromPos, toPos] : [toPos, fromPos];
     const n = Math.max(0, Math.floor(limit));
-    const closed = this.closedRange(low, high);
-    const key = `${roomId}\n${low}\n${high}\n${n}\n${direction}`;
-    const cached = closed ? this.ranges.get(key) : undefined;
+    const key = this.closedRange(low, high) ? `${roomId}\n${low}\n${high}\n${n}\n${direction}` : undefined;
+    const cached = key !== undefined ? this.ranges.get(key) : undefined;
     if (cached) return cached.slice();
     const query = EVENTS_BETWEEN[direction === 'f' ? 0 : 1]!;
     const rows = await query.rows(this.db, roomId, low, high, n);
     const events = rows.map((row) => ({ streamPosition: row.stream_ordering, event: rowToEvent(row) }));
-    if (closed && events.length <= RANGE_CACHE_MAX_ROWS) {
+    if (key !== undefined && events.length <= RANGE_CACHE_MAX_ROWS) {
       this.ranges.set(key, events.slice());
       if (this.ranges.size > RANGE_CACHE_ENTRIES) this.ranges.delete(this.ranges.keys().next().value!);
     }
@@ -846,12 +834,8 @@ export class EventsStore {
       for (const id of eventIds) out.set(id, cached.get(id)!);
       return out;
     }
-    const ids = [...new Set(eventIds)];
-    for (let i = 0; i < ids.length; i += PREPARED_ID_CHUNK) {
-      const chunk = ids.slice(i, i + PREPARED_ID_CHUNK);
-      const rows = await AFTER_GROUPS_OF.of(chunk.length).rows(trx, ...chunk);
-      for (const r of rows) out.set(r.event_id, r.state_group_after);
-    }
+    const rows = await rowsForList(trx, AFTER_GROUPS_OF, [], [...new Set(eventIds)]);
+    for (const r of rows) out.set(r.event_id, r.state_group_after);
     return out;
   }
 
@@ -861,8 +845,8 @@ export class EventsStore {
    */
   private async updateForwardExtremities(trx: Kysely<Database>, event: RoomEvent): Promise<boolean> {
     const prev = [...new Set(event.prev_events)];
-    for (let i = 0; i < prev.length; i += PREPARED_ID_CHUNK) {
-      const chunk = prev.slice(i, i + PREPARED_ID_CHUNK);
+    for (let i = 0; i < prev.length; i += PREPARED_LIST_CHUNK) {
+      const chunk = prev.slice(i, i + PREPARED_LIST_CHUNK);
       await DELETE_FORWARD_EXTREMITIES.of(chunk.length).execute(trx, event.room_id, ...chunk);
     }
     // One statement: insert unless a stored, accepted event already has it as a prev event.

@@ -5,7 +5,7 @@
 import { SqliteAdapter, type Kysely, type Selectable } from 'kysely';
 import type { JsonObject, RoomEvent } from '../events/types.js';
 import type { Database, RoomMembershipsTable } from './schema.js';
-import { arg, PreparedQuery, PreparedQueryFamily } from './prepared.js';
+import { arg, argList, PreparedQuery, PreparedQueryFamily } from './prepared.js';
 
 /** Runs in the persist transaction of every membership event: compiled once (prepared.ts). */
 const UPSERT_MEMBERSHIP = new PreparedQuery<
@@ -49,7 +49,7 @@ const MEMBERS_WITH = new PreparedQueryFamily<string[], Selectable<RoomMembership
       .selectFrom('room_memberships')
       .selectAll()
       .where('room_id', '=', arg(0))
-      .where('membership', 'in', Array.from({ length: n }, (_, i) => arg(i + 1)))
+      .where('membership', 'in', argList(1, n))
       .orderBy('user_id'),
   5,
 );
